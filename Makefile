@@ -1,0 +1,65 @@
+# Deep Learning II workbook: the menu. `make` alone prints it.
+# Every target is a thin call into Python (`python -m helpers.build ...`), so the
+# same steps work without make: see README.md, "Without make".
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+QUICK  ?= 0
+SEED   ?= 0
+DEVICE ?= auto
+STRICT ?= 0
+FORCE  ?= 0
+BUILD_FLAGS := --quick=$(QUICK) --seed=$(SEED) --device=$(DEVICE)
+
+.DEFAULT_GOAL := help
+.PHONY: help setup data run pdf check blank zip lab test bench clean
+
+help: ## show this menu
+	@echo "Deep Learning II workbook. Usage: make <target> [QUICK=1] [SEED=0] [DEVICE=auto|cpu|cuda|mps]"
+	@echo
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-7s %s\n", $$1, $$2}'
+
+setup: $(STAMP) ## create .venv from the pinned requirements (no-op when they did not change)
+
+$(STAMP): requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed; found " + sys.version.split()[0] + ". Run: make PYTHON=python3.12 (or another 3.11+ interpreter)")'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
+	$(PY) -m ipykernel install --sys-prefix --name dl2-workbook --display-name "Python 3 (DL II workbook)" >/dev/null
+	$(PY) -m helpers.build configure-lab
+	@touch $(STAMP)
+	@echo "environment ready: $(VENV) (kernel dl2-workbook)"
+
+data: $(STAMP) ## rebuild data/mnist1d.npz from the mnist1d package and verify it matches
+	$(PY) -m helpers.data
+
+run: $(STAMP) ## execute the notebooks (only those whose inputs changed) into build/executed/
+	$(PY) -m helpers.build run $(BUILD_FLAGS)
+
+check: $(STAMP) ## pre-submission check: every exercise filled, executed cleanly, every check PASS
+	$(PY) -m helpers.build check $(BUILD_FLAGS)
+
+pdf: $(STAMP) ## run, check and export everything into build/submission.pdf
+	$(PY) -m helpers.build pdf $(BUILD_FLAGS) --strict=$(STRICT)
+
+zip: $(STAMP) ## build/submission.zip: the PDF, the executed notebooks and SHA-256 checksums
+	$(PY) -m helpers.build zip $(BUILD_FLAGS) --strict=$(STRICT)
+
+blank: $(STAMP) ## instructors: write the student copies (exercises blanked) to build/blank/
+	$(PY) -m helpers.build blank --force=$(FORCE)
+
+lab: $(STAMP) ## start JupyterLab on 127.0.0.1 with the workbook kernel
+	$(PY) -m helpers.build lab
+
+test: $(STAMP) ## run the test suite
+	$(PY) -m pytest
+
+bench: $(STAMP) ## measure build and training speed; writes build/bench.json and build/bench.md
+	$(PY) -m helpers.bench
+
+clean: ## remove build products (never notebooks, data or .venv)
+	$(PYTHON) -c 'import shutil; shutil.rmtree("build", ignore_errors=True)'

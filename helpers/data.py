@@ -1,0 +1,180 @@
+"""The shipped data sets, loaded only after their SHA-256 checksum is verified.
+
+Every file in ``data/`` is listed in ``data/SHA256SUMS`` (the format of
+``sha256sum``, so ``cd data && sha256sum -c SHA256SUMS`` works too). Loading
+never uses pickle: arrays are read with ``allow_pickle=False``.
+
+``python -m helpers.data`` (``make data``) rebuilds ``data/mnist1d.npz`` from
+the ``mnist1d`` package and checks that the rebuild matches the shipped file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from . import paths
+
+MNIST1D_FILE = "mnist1d.npz"
+MNIST1D_ARRAYS = ("x", "y", "x_test", "y_test", "t")
+CHECKSUM_FILE = "SHA256SUMS"
+
+
+class DataError(RuntimeError):
+    """A data file is missing or is not the file the workbook was built with."""
+
+
+def sha256(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def expected_checksums(data_dir: Path | None = None) -> dict[str, str]:
+    """File name -> SHA-256, as recorded in ``data/SHA256SUMS``."""
+    sums_file = (data_dir or paths.DATA) / CHECKSUM_FILE
+    sums = {}
+    for line in sums_file.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            digest, name = line.split(maxsplit=1)
+            sums[name.lstrip("*")] = digest
+    return sums
+
+
+def verified_path(name: str, data_dir: Path | None = None) -> Path:
+    """Return ``data/<name>`` after checking that it exists and its checksum matches.
+
+    Raises :class:`DataError` naming the file, the expected and the actual
+    checksum, and the command that restores it.
+    """
+    data_dir = data_dir or paths.DATA
+    path = data_dir / name
+    expected = expected_checksums(data_dir).get(name)
+    if expected is None:
+        raise DataError(f"{name} is not listed in {data_dir / CHECKSUM_FILE}; only listed files can be loaded.")
+    if not path.is_file():
+        raise DataError(
+            f"data file missing: {path}\n"
+            f"  expected SHA-256: {expected}\n"
+            f"  actual:           (no file)\n"
+            f"Fix: restore it with `git checkout -- data/{name}` or rebuild it with `make data`."
+        )
+    actual = sha256(path)
+    if actual != expected:
+        raise DataError(
+            f"data file corrupted: {path} does not match its recorded checksum\n"
+            f"  expected SHA-256: {expected}\n"
+            f"  actual SHA-256:   {actual}\n"
+            f"Fix: restore it with `git checkout -- data/{name}` or rebuild it with `make data`."
+        )
+    return path
+
+
+def load_mnist1d(data_dir: Path | None = None) -> dict[str, np.ndarray]:
+    """Load MNIST-1D (Greydanus and Kobak, ICML 2024) from ``data/mnist1d.npz``.
+
+    Returns a dict of NumPy arrays:
+
+    - ``x``      (4000, 40) float64, training signals
+    - ``y``      (4000,)    int64, training labels 0..9
+    - ``x_test`` (1000, 40) float64, test signals
+    - ``y_test`` (1000,)    int64, test labels
+    - ``t``      (40,)      float64, the positions the signals are sampled at
+    """
+    path = verified_path(MNIST1D_FILE, data_dir)
+    with np.load(path, allow_pickle=False) as npz:
+        return {key: npz[key] for key in MNIST1D_ARRAYS}
+
+
+def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write arrays as an uncompressed .npz whose bytes depend only on the arrays.
+
+    (Fixed member order and ZIP timestamps, so a rebuild is byte-identical and
+    its checksum can be compared with the shipped one.)
+    """
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as zf:
+        for key in MNIST1D_ARRAYS:
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, np.ascontiguousarray(arrays[key]), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            zf.writestr(info, buf.getvalue())
+
+
+def make_mnist1d() -> dict[str, np.ndarray]:
+    """Build MNIST-1D with the ``mnist1d`` package's default arguments (seed 42)."""
+    from mnist1d.data import get_dataset_args, make_dataset  # builds locally, never downloads
+
+    dataset = make_dataset(get_dataset_args())
+    return {
+        "x": dataset["x"].astype(np.float64),
+        "y": dataset["y"].astype(np.int64),
+        "x_test": dataset["x_test"].astype(np.float64),
+        "y_test": dataset["y_test"].astype(np.int64),
+        "t": np.asarray(dataset["t"], dtype=np.float64),
+    }
+
+
+def rebuild_mnist1d(data_dir: Path | None = None, *, write: bool = False) -> int:
+    """Rebuild MNIST-1D and compare it with the shipped file. Returns an exit code.
+
+    With ``write=True`` the rebuild replaces the shipped file (atomically) and
+    the checksum file is updated; use this only when changing how the data is made.
+    """
+    data_dir = data_dir or paths.DATA
+    target = data_dir / MNIST1D_FILE
+    arrays = make_mnist1d()
+    fd, tmp_name = tempfile.mkstemp(dir=data_dir, prefix=".mnist1d.", suffix=".npz")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        _write_npz(tmp, arrays)
+        rebuilt = sha256(tmp)
+        shapes = ", ".join(f"{k} {arrays[k].shape}" for k in MNIST1D_ARRAYS)
+        print(f"rebuilt MNIST-1D from the mnist1d package: {shapes}")
+        print(f"  SHA-256 of the rebuild: {rebuilt}")
+        if write:
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, target)
+            sums_path = data_dir / CHECKSUM_FILE
+            sums = expected_checksums(data_dir) if sums_path.exists() else {}
+            sums[MNIST1D_FILE] = rebuilt
+            sums_path.write_text("".join(f"{v}  {k}\n" for k, v in sorted(sums.items())), encoding="utf-8")
+            print(f"wrote {target} and {sums_path}")
+            return 0
+        expected = expected_checksums(data_dir).get(MNIST1D_FILE)
+        print(f"  SHA-256 recorded:       {expected}")
+        if rebuilt == expected:
+            print(f"PASS: the rebuild matches {target.name} byte for byte")
+            return 0
+        print(
+            f"FAIL: the rebuild differs from the recorded checksum of {target.name}. "
+            "A different numpy/scipy/mnist1d version can change the generated signals; "
+            "install the pinned environment (`make setup`) and run `make data` again.",
+            file=sys.stderr,
+        )
+        return 1
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m helpers.data", description=__doc__.splitlines()[0])
+    parser.add_argument("--write", action="store_true", help="replace the shipped file with the rebuild")
+    args = parser.parse_args(argv)
+    return rebuild_mnist1d(write=args.write)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
