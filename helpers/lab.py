@@ -31,6 +31,9 @@ SERVER_CONFIG = {
 }
 
 
+KERNEL_CONFIG = {"IPKernelApp": {"log_level": "CRITICAL"}}
+
+
 def configure(prefix: Path | None = None) -> None:
     """Write the lab and server settings into the environment prefix."""
     prefix = Path(prefix or sys.prefix)
@@ -40,6 +43,10 @@ def configure(prefix: Path | None = None) -> None:
     etc = prefix / "etc" / "jupyter"
     etc.mkdir(parents=True, exist_ok=True)
     (etc / "jupyter_server_config.json").write_text(json.dumps(SERVER_CONFIG, indent=2) + "\n", encoding="utf-8")
+    # The kernel's own start-up/shut-down chatter ("running over TCP", "KeyboardInterrupt
+    # caught in kernel" when papermill stops it) says nothing to a student; errors in
+    # their code still show in the notebook as usual.
+    (etc / "ipython_kernel_config.json").write_text(json.dumps(KERNEL_CONFIG, indent=2) + "\n", encoding="utf-8")
     print(f"JupyterLab settings written under {prefix}")
 
 

@@ -3,7 +3,9 @@
 The build directory defaults to ``<repo>/build`` and can be moved with the
 environment variable ``WORKBOOK_BUILD_DIR`` (the tests build into a temporary
 directory this way; executed notebooks inherit it, so their results land in
-the same place).
+the same place). ``WORKBOOK_NOTEBOOKS_DIR`` and ``WORKBOOK_DATA_DIR`` move the
+notebooks and the data the same way; the tests use them to build small
+throw-away notebooks and to break data files without touching the real ones.
 """
 
 from __future__ import annotations
@@ -12,11 +14,11 @@ import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = ROOT / "notebooks"
-DATA = ROOT / "data"
+NOTEBOOKS = Path(os.environ.get("WORKBOOK_NOTEBOOKS_DIR", ROOT / "notebooks")).resolve()
+DATA = Path(os.environ.get("WORKBOOK_DATA_DIR", ROOT / "data")).resolve()
 HELPERS = ROOT / "helpers"
 REQUIREMENTS = ROOT / "requirements.txt"
-CONFIG = ROOT / "submission.toml"
+CONFIG = Path(os.environ.get("WORKBOOK_CONFIG", ROOT / "submission.toml")).resolve()
 
 #: The problem notebooks, in the order they appear in the submission.
 NOTEBOOK_NAMES = (

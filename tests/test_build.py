@@ -1,0 +1,280 @@
+"""The build on a mini workbook: the PDF, incremental runs, and every fault losing nothing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import nbformat
+import pytest
+from pypdf import PdfReader
+
+from conftest import MINI_NOTEBOOKS, PYTHON, make_notebook, snapshot, stray_temporaries, write_mini_notebooks
+from helpers import paths
+
+
+def pdf_text(path) -> str:
+    return "\n".join(page.extract_text() or "" for page in PdfReader(path).pages)
+
+
+# --- the good path ------------------------------------------------------------------------------
+
+
+def test_submission_has_cover_bookmarks_metadata_and_every_notebook(mini_built):
+    reader = PdfReader(mini_built.build / "submission.pdf")
+    titles = [nb.metadata["title"] for nb in MINI_NOTEBOOKS.values()]
+    assert [item.title for item in reader.outline] == ["Cover", *titles]
+    assert reader.metadata["/Title"] == "Exercise Sheet 8: Deep Learning II: submission"
+    text = pdf_text(mini_built.build / "submission.pdf")
+    for title in titles:
+        assert title in text
+    # each notebook starts on the page its bookmark points to, and has its own pages
+    starts = [reader.get_destination_page_number(item) for item in reader.outline]
+    assert starts[0] == 0 and starts == sorted(set(starts)) and starts[-1] < len(reader.pages)
+    assert "mini-one says hello" in text and "mini-two loaded" in text and "mini-three done" in text
+
+
+def test_pdf_keeps_non_ascii_long_lines_and_hidden_cells(mini_built):
+    text = pdf_text(mini_built.build / "pdf" / "01_inclass_pytorch.pdf")
+    for word in ("ü ß é", "α β γ"):
+        assert word in text, f"{word!r} lost in the PDF"
+    assert "[SNAKE]" in text  # the emoji is spelled out, not silently dropped
+    assert "$" not in text.replace("\\$", "")  # math was typeset, no raw dollars
+    two = pdf_text(mini_built.build / "pdf" / "02_homework_linear_vs_relu.pdf")
+    assert "SECRET-INPUT" in two  # output of a remove-input cell is shown ...
+    assert "print('this input is hidden" not in two  # ... without its code
+    assert "SECRET-CELL" not in two  # a remove-cell cell is gone entirely
+    assert "END-OF-LONG-LINE" in two.replace("\n", "").replace(" ", "").replace("alonglineEND", "END") or "END-OF-LONG-LINE" in two.replace("\n", "")
+    assert "wwwwwwwwww" in two.replace("\n", "")  # the long comment is wrapped, not cut at the margin
+
+
+def test_figure_is_embedded(mini_built):
+    reader = PdfReader(mini_built.build / "pdf" / "03_exercise_mnist1d.pdf")
+    assert sum(len(page.images) for page in reader.pages) >= 1
+
+
+def test_rebuild_with_nothing_changed_does_nothing(mini):
+    before = snapshot(mini.build)
+    start = time.perf_counter()
+    result = mini.build_cmd("pdf", "--quick=1")
+    elapsed = time.perf_counter() - start
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("up to date") == 4, result.stdout  # three notebooks and the submission
+    assert "executing" not in result.stdout
+    assert snapshot(mini.build) == before
+    print(f"no-op rebuild took {elapsed:.2f} s")
+
+
+def test_changing_one_notebook_reexecutes_only_it(mini):
+    nb = MINI_NOTEBOOKS["03_exercise_mnist1d"].copy()
+    nb.cells = list(nb.cells) + [nbformat.v4.new_code_cell("print('a new cell')")]
+    nbformat.write(nb, mini.notebooks / "03_exercise_mnist1d.ipynb")
+    result = mini.build_cmd("run", "--quick=1")
+    assert result.returncode == 0, result.stderr
+    assert "01_inclass_pytorch: up to date" in result.stdout
+    assert "02_homework_linear_vs_relu: up to date" in result.stdout
+    assert "03_exercise_mnist1d: executed" in result.stdout
+
+
+def test_changing_a_parameter_reexecutes(mini):
+    result = mini.build_cmd("run", "--quick=0", "--only=01_inclass_pytorch")
+    assert result.returncode == 0, result.stderr
+    assert "01_inclass_pytorch: executed" in result.stdout
+
+
+# --- faults: a clear message, a non-zero exit, nothing lost -------------------------------------
+
+
+GOOD_OUTPUTS = (
+    "submission.pdf", "pdf/01_inclass_pytorch.pdf", "pdf/02_homework_linear_vs_relu.pdf", "pdf/03_exercise_mnist1d.pdf",
+    "executed/01_inclass_pytorch.ipynb", "executed/02_homework_linear_vs_relu.ipynb", "executed/03_exercise_mnist1d.ipynb",
+)
+
+
+def assert_nothing_lost(wb, before, keys=GOOD_OUTPUTS):
+    after = snapshot(wb.build)
+    for key in keys:
+        assert after.get(key) == before[key], f"{key} was changed or destroyed"
+    assert not stray_temporaries(wb.build), stray_temporaries(wb.build)
+
+
+def test_fault_data_file_missing(mini):
+    before = snapshot(mini.build)
+    (mini.data / "mnist1d.npz").unlink()
+    result = mini.build_cmd("pdf", "--quick=1")
+    assert result.returncode == 1
+    assert "data file missing:" in result.stderr and "mnist1d.npz" in result.stderr
+    assert "`make data`" in result.stderr and "02_homework_linear_vs_relu.ipynb failed in cell" in result.stderr
+    assert "was NOT updated" in result.stderr
+    assert_nothing_lost(mini, before)
+
+
+def test_fault_data_file_corrupted(mini):
+    before = snapshot(mini.build)
+    blob = bytearray((mini.data / "mnist1d.npz").read_bytes())
+    blob[-100] ^= 0xFF
+    (mini.data / "mnist1d.npz").write_bytes(bytes(blob))
+    result = mini.build_cmd("pdf", "--quick=1")
+    assert result.returncode == 1
+    assert "data file corrupted:" in result.stderr and "expected SHA-256:" in result.stderr and "actual SHA-256:" in result.stderr
+    assert "`make data`" in result.stderr
+    assert_nothing_lost(mini, before)
+
+
+def test_fault_no_pdf_engine(mini):
+    before = snapshot(mini.build)
+    env = mini.env(PATH=str(mini.root / "empty-bin"))
+    env.pop("WORKBOOK_CHROMIUM", None)
+    result = mini.build_cmd("pdf", "--quick=1", env=env)
+    assert result.returncode == 1
+    assert "no PDF engine found" in result.stderr
+    for platform in ("Debian/Ubuntu: sudo apt-get install texlive-xetex", "macOS:", "Windows:", "conda:"):
+        assert platform in result.stderr
+    assert "executing" not in result.stdout  # it stops before doing any work
+    assert_nothing_lost(mini, before)
+
+
+def _break_cell(wb, source: str, name: str = "03_exercise_mnist1d"):
+    nb = make_notebook("Mini 3: broken", [("code", "print('before')"), ("code", source)])
+    nbformat.write(nb, wb.notebooks / f"{name}.ipynb")
+
+
+def test_fault_a_cell_that_raises(mini):
+    before = snapshot(mini.build)
+    _break_cell(mini, "# a broken cell\nraise ValueError('deliberately broken')")
+    result = mini.build_cmd("pdf", "--quick=1")
+    assert result.returncode == 1
+    assert "03_exercise_mnist1d.ipynb failed in cell 4 (In [4]: # a broken cell)" in result.stderr
+    assert "ValueError: deliberately broken" in result.stderr
+    assert (mini.build / "executed" / "03_exercise_mnist1d.failed.ipynb").exists()
+    assert_nothing_lost(mini, before)
+
+
+def test_fault_a_failing_check(mini):
+    before = snapshot(mini.build)
+    _break_cell(mini, "from helpers.checks import check_close\ncheck_close('a wrong answer', 41, 42, atol=0.5)")
+    result = mini.build_cmd("pdf", "--quick=1")
+    assert result.returncode == 1
+    assert "CheckFailed: [FAIL] a wrong answer: max abs error 1 > bound 0.5" in result.stderr
+    assert "A check failed" in result.stderr
+    assert_nothing_lost(mini, before)
+
+
+def test_fault_an_unfilled_exercise(mini):
+    from helpers.exercises import blank_notebook
+
+    before = snapshot(mini.build)
+    blank = blank_notebook(MINI_NOTEBOOKS["01_inclass_pytorch"])
+    nbformat.write(nbformat.from_dict(blank), mini.notebooks / "01_inclass_pytorch.ipynb")
+    result = mini.build_cmd("pdf", "--quick=1")
+    assert result.returncode == 1
+    assert "unfilled exercise: Problem 1.1: implement double" in result.stdout
+    assert "unfilled exercise: Question 1.2" in result.stdout
+    assert "the submission is not ready" in result.stderr
+    assert_nothing_lost(mini, before)
+
+
+def test_fault_invalid_notebook_json(mini):
+    before = snapshot(mini.build)
+    path = mini.notebooks / "02_homework_linear_vs_relu.ipynb"
+    path.write_text(path.read_text()[:-40], encoding="utf-8")
+    result = mini.build_cmd("pdf", "--quick=1")
+    assert result.returncode == 1
+    assert "02_homework_linear_vs_relu.ipynb is not a valid notebook: broken JSON at line" in result.stderr
+    assert "git checkout -- notebooks/02_homework_linear_vs_relu.ipynb" in result.stderr
+    assert_nothing_lost(mini, before)
+
+
+def test_all_problems_are_reported_at_once(mini):
+    _break_cell(mini, "raise ValueError('third')")
+    (mini.notebooks / "02_homework_linear_vs_relu.ipynb").write_text("{", encoding="utf-8")
+    result = mini.build_cmd("check", "--quick=1")
+    assert result.returncode == 1
+    assert "not a valid notebook" in result.stdout and "ValueError: third" in result.stdout
+    assert "01_inclass_pytorch" in result.stdout and "ready" in result.stdout
+
+
+def test_fault_sigint_during_export_then_rerun_recovers(mini):
+    before = snapshot(mini.build)
+    # a change to notebook 3 forces its execution and export; interrupt while xelatex runs
+    _break_cell(mini, "print('exported after an interruption')")
+    proc = subprocess.Popen(
+        [PYTHON, "-m", "helpers.build", "pdf", "--quick=1"], env=mini.env(), cwd=paths.ROOT,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if any(p.suffix == ".tex" for p in (mini.root).rglob("*.tex")) or _xelatex_running(proc.pid):
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the build ended before the export could be interrupted"
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    assert "interrupted" in err
+    # notebook 3 may have finished executing (a new, complete executed copy); no PDF was touched
+    assert_nothing_lost(mini, before, keys=[k for k in GOOD_OUTPUTS if not k.startswith("executed/03")])
+    result = mini.build_cmd("pdf", "--quick=1")
+    assert result.returncode == 0, result.stderr
+    assert "exported after an interruption" in pdf_text(mini.build / "submission.pdf")
+    assert not stray_temporaries(mini.build)
+
+
+def _xelatex_running(parent_pid: int) -> bool:
+    out = subprocess.run(["ps", "-eo", "pid,pgid,comm"], capture_output=True, text=True).stdout
+    return any(line.split()[2].startswith("xelatex") and line.split()[1] == str(parent_pid) for line in out.splitlines()[1:] if len(line.split()) >= 3)
+
+
+def _make_readonly(folder):
+    if os.geteuid() == 0:
+        subprocess.run(["chattr", "-R", "+i", str(folder)], check=True)
+        return lambda: subprocess.run(["chattr", "-R", "-i", str(folder)], check=True)
+    for p in [folder, *folder.rglob("*")]:
+        p.chmod(0o555 if p.is_dir() else 0o444)
+    return lambda: [p.chmod(0o755 if p.is_dir() else 0o644) for p in [folder, *folder.rglob("*")]]
+
+
+def test_fault_readonly_build_directory(mini):
+    before = snapshot(mini.build)
+    _break_cell(mini, "print('changed')")
+    restore = _make_readonly(mini.build)
+    try:
+        result = mini.build_cmd("pdf", "--quick=1")
+    finally:
+        restore()
+    assert result.returncode == 1
+    assert f"cannot write to the build directory {mini.build}" in result.stderr
+    assert "make it writable" in result.stderr and "WORKBOOK_BUILD_DIR" in result.stderr
+    assert_nothing_lost(mini, before)
+
+
+def test_fault_environment_missing_a_package(mini, tmp_path):
+    # A sitecustomize that hides pypdf from this interpreter, as if it were not installed.
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "sitecustomize.py").write_text(
+        "import sys\nclass _Hide:\n    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'pypdf' or name.startswith('pypdf.'):\n            raise ModuleNotFoundError(name)\n"
+        "        return None\nsys.meta_path.insert(0, _Hide())\n"
+    )
+    before = snapshot(mini.build)
+    result = mini.build_cmd("pdf", "--quick=1", env=mini.env(PYTHONPATH=str(shim)))
+    assert result.returncode == 1
+    assert "the environment is missing the package(s) pypdf" in result.stderr
+    assert "run `make setup`" in result.stderr
+    assert_nothing_lost(mini, before)
+
+
+def test_strict_mode_refuses_missing_names(mini):
+    result = mini.build_cmd("pdf", "--quick=1", "--strict=1")
+    assert result.returncode == 1
+    assert "submission.toml" in result.stderr and "fill in your names" in result.stderr
+
+
+def test_make_help_lists_every_target():
+    out = subprocess.run(["make", "-s", "help"], cwd=paths.ROOT, capture_output=True, text=True).stdout
+    for target in ("setup", "data", "run", "check", "pdf", "zip", "blank", "lab", "test", "bench", "clean"):
+        assert f"make {target}" in out

@@ -1,0 +1,55 @@
+"""Data: checksums verified on load, clear errors, a rebuild that matches the shipped file."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import numpy as np
+import pytest
+
+from helpers import data, paths
+
+
+def test_mnist1d_loads_with_the_documented_shapes():
+    d = data.load_mnist1d()
+    assert d["x"].shape == (4000, 40) and d["x_test"].shape == (1000, 40) and d["t"].shape == (40,)
+    assert d["y"].dtype == np.int64 and set(np.unique(d["y"])) == set(range(10))
+    assert d["x"].dtype == np.float64  # stored at full precision
+
+
+def test_readme_records_the_same_checksums_as_sha256sums():
+    readme = (paths.DATA / "README.md").read_text(encoding="utf-8")
+    for name, digest in data.expected_checksums().items():
+        assert digest in readme, f"data/README.md does not record the checksum of {name}"
+        assert data.sha256(paths.DATA / name) == digest
+
+
+def test_missing_file_names_file_checksum_and_fix(tmp_path):
+    shutil.copy(paths.DATA / data.CHECKSUM_FILE, tmp_path)
+    with pytest.raises(data.DataError) as err:
+        data.load_mnist1d(tmp_path)
+    message = str(err.value)
+    assert f"data file missing: {tmp_path / 'mnist1d.npz'}" in message
+    assert data.expected_checksums()["mnist1d.npz"] in message and "make data" in message
+
+
+def test_corrupted_file_names_both_checksums(tmp_path):
+    shutil.copy(paths.DATA / data.CHECKSUM_FILE, tmp_path)
+    blob = bytearray((paths.DATA / "mnist1d.npz").read_bytes())
+    blob[1000] ^= 1
+    (tmp_path / "mnist1d.npz").write_bytes(bytes(blob))
+    with pytest.raises(data.DataError) as err:
+        data.load_mnist1d(tmp_path)
+    expected, actual = re.findall(r"SHA-256:\s+([0-9a-f]{64})", str(err.value))
+    assert expected == data.expected_checksums()["mnist1d.npz"] and actual == data.sha256(tmp_path / "mnist1d.npz")
+
+
+def test_npz_holds_no_pickled_objects():
+    with np.load(paths.DATA / "mnist1d.npz", allow_pickle=False) as npz:
+        assert sorted(npz.files) == sorted(data.MNIST1D_ARRAYS)
+
+
+def test_rebuild_from_the_package_matches_the_shipped_file(capsys):
+    assert data.rebuild_mnist1d() == 0
+    assert "PASS: the rebuild matches mnist1d.npz byte for byte" in capsys.readouterr().out
