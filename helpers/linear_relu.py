@@ -164,7 +164,10 @@ def check_realises_linear(name: str, build: Callable[[np.ndarray, int], Weights]
             w = -np.abs(w)  # D = 1 with a negative weight
         X = rng.uniform(0.0, 2.0, size=(points, D))
         X[0] = 0.0
-        worst = max(worst, construction_error(build, w, L, X))
+        try:
+            worst = max(worst, construction_error(build, w, L, X))
+        except CheckFailed as err:  # wrong shapes: report them as this check's FAIL line
+            report(name, False, f"for D={D}, L={L}: {err}")
         widths.add(D)
         depths.add(L)
     ok = bool(np.isfinite(worst)) and worst <= CONSTRUCTION_TOL
@@ -232,7 +235,10 @@ def check_strict_example(name: str, X: np.ndarray, y: np.ndarray, weights: Seque
         report(name, False, f"need X of shape (N, D) with X >= 0 and y of shape (N,); got X {X.shape}, y {y.shape}, "
                             f"min X {X.min() if X.size else 'n/a'}")
     weights = [np.asarray(W, dtype=np.float64) for W in weights]
-    _check_family(weights, X.shape[1], len(weights) - 1)
+    try:
+        _check_family(weights, X.shape[1], len(weights) - 1)
+    except CheckFailed as err:
+        report(name, False, str(err))
     w_ls, best_linear = least_squares(X, y)
     net = network_loss(weights, X, y)
     ok = net < best_linear - min_gap
