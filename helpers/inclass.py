@@ -24,6 +24,10 @@ from . import checks
 from .training import train_epoch as reference_train_epoch
 
 
+def _dtype_name(value: Any) -> str:
+    return str(getattr(value, "dtype", type(value).__name__)).removeprefix("torch.")
+
+
 def _generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
@@ -56,11 +60,10 @@ def check_pairwise_sq_dists(fn: Callable[[torch.Tensor, torch.Tensor], torch.Ten
     g = _generator(11)
     A = torch.randn(5, 3, generator=g, dtype=torch.float64)
     B = torch.randn(4, 3, generator=g, dtype=torch.float64)
-    name = "1.1 pairwise squared distances"
-    out = _call(name, fn, A, B)
-    checks.check_shape(f"{name}: shape", out, (5, 4))
+    out = _call("1.1 pairwise_sq_dists", fn, A, B)
+    checks.check_shape("1.1 shape", out, (5, 4))
     expected = reference_pairwise_sq_dists(A, B)
-    checks.check_close(f"{name} vs a double loop", out, expected, atol=1e-10)
+    checks.check_close("1.1 vs a double loop", out, expected, atol=1e-10)
     return {"pairwise_max_abs_error": float((torch.as_tensor(out) - expected).abs().max())}
 
 
@@ -81,17 +84,16 @@ def check_least_squares_grad(fn: Callable[[torch.Tensor, torch.Tensor, torch.Ten
     X = torch.randn(20, 4, generator=g, dtype=torch.float64)
     y = torch.randn(20, generator=g, dtype=torch.float64)
     w = torch.randn(4, generator=g, dtype=torch.float64)
-    name = "1.2 hand gradient"
-    grad = _call(name, fn, w.clone(), X, y)
-    checks.check_shape(f"{name}: shape", grad, (4,))
+    grad = _call("1.2 least_squares_grad", fn, w.clone(), X, y)
+    checks.check_shape("1.2 shape", grad, (4,))
     w_auto = w.clone().requires_grad_(True)
     least_squares_loss(w_auto, X, y).backward()
     auto_err = checks.max_rel_error(grad, w_auto.grad)
-    checks.check_rel_error(f"{name} vs autograd", grad, w_auto.grad, 1e-10)
+    checks.check_rel_error("1.2 vs autograd", grad, w_auto.grad, 1e-10)
     f = lambda v: float(least_squares_loss(torch.as_tensor(v), X, y))  # noqa: E731
     fd = checks.centred_difference_grad(f, w, eps=1e-6)
     fd_err = checks.max_rel_error(grad, fd)
-    checks.check_rel_error(f"{name} vs centred differences", grad, fd, 1e-7)
+    checks.check_rel_error("1.2 vs centred differences", grad, fd, 1e-7)
     return {"grad_rel_error_autograd": auto_err, "grad_rel_error_finite_diff": fd_err}
 
 
@@ -120,14 +122,13 @@ def check_linear_gd(fn: Callable[..., Any], *, lr: float = 0.1, num_steps: int =
     Passes when w and b agree with the closed-form least-squares solution to ``atol``.
     """
     X, y = linear_data()
-    name = "1.3 gradient descent"
-    w, b, losses = _call(name, fn, X, y, lr, num_steps)
+    w, b, losses = _call("1.3 fit_linear_gd", fn, X, y, lr, num_steps)
     w_ls, b_ls = lstsq_with_bias(X, y)
-    checks.check_equal(f"{name}: one loss per step", len(losses), num_steps)
-    checks.check_close(f"{name}: weights vs lstsq", w, w_ls, atol=atol)
-    checks.check_close(f"{name}: bias vs lstsq", b, b_ls, atol=atol)
-    err = max(float((torch.as_tensor(w).double() - w_ls).abs().max()), float(abs(float(b) - float(b_ls))))
-    return {"linear_gd_max_abs_error": err}
+    checks.check_equal("1.3 one loss per step", len(losses), num_steps)
+    theta = torch.cat([torch.as_tensor(w).double().ravel(), torch.as_tensor(b).double().reshape(1)])
+    theta_ls = torch.cat([w_ls, b_ls.reshape(1)])
+    checks.check_close("1.3 (w, b) vs lstsq", theta, theta_ls, atol=atol)
+    return {"linear_gd_max_abs_error": float((theta - theta_ls).abs().max())}
 
 
 # --- 1.4 nn.Module ------------------------------------------------------------------------------
@@ -145,24 +146,23 @@ def check_mlp(mlp_class: type, *, n_in: int = 40, n_hidden: int = 32, n_out: int
     Compared in eval mode with the same computation written as ``nn.Sequential``
     sharing its weights; in train mode dropout must make two passes differ.
     """
-    name = "1.4 MLP"
     torch.manual_seed(14)
     net = mlp_class(n_in, n_hidden, n_out, p_drop)
-    checks.check_param_count(f"{name}: parameter count", net, mlp_param_count(n_in, n_hidden, n_out))
+    checks.check_param_count("1.4 parameter count", net, mlp_param_count(n_in, n_hidden, n_out))
     reference = nn.Sequential(net.fc1, nn.ReLU(), nn.Dropout(p_drop), net.fc2, nn.ReLU(), nn.Dropout(p_drop), net.fc3)
     x = torch.randn(8, n_in, generator=_generator(14))
     net.eval()
     reference.eval()
     with torch.no_grad():
-        out = _call(name, net, x)
+        out = _call("1.4 MLP.forward", net, x)
         expected = reference(x)
-    checks.check_close(f"{name}: eval-mode output vs nn.Sequential", out, expected, atol=1e-6)
-    checks.check_nonlinear(f"{name}: is not affine", net, x[:4], x[4:])
+    checks.check_close("1.4 vs nn.Sequential, eval mode", out, expected, atol=1e-6)
+    checks.check_nonlinear("1.4 not affine", net, x[:4], x[4:])
     net.train()
     with torch.no_grad():
         first, second = net(x), net(x)
     gap = float((first - second).abs().max())
-    checks.check_greater(f"{name}: train mode uses dropout", gap, 0.0, what="max |difference of two passes|")
+    checks.check_greater("1.4 dropout in train mode", gap, 0.0, what="max |pass 1 - pass 2|")
     return {"mlp_params": checks.count_params(net)}
 
 
@@ -181,22 +181,23 @@ def check_dataset(dataset_class: type, *, batch_size: int = 8) -> dict[str, floa
     y = rng.integers(0, 10, size=30)
     mean, std = x.mean(axis=0), x.std(axis=0)
     ds = _call(name, dataset_class, x, y, mean, std)
-    checks.check_equal(f"{name}: len", len(ds), 30)
-    item = _call(name, ds.__getitem__, 7)
-    xi, yi = item
-    checks.check_equal(f"{name}: item dtypes", (xi.dtype, yi.dtype), (torch.float32, torch.int64))
-    checks.check_close(f"{name}: item 7 standardised", xi, (x[7] - mean) / std, atol=1e-5)
-    checks.check_equal(f"{name}: item 7 label", int(yi), int(y[7]))
+    checks.check_equal("1.5 len", len(ds), 30)
+    xi, yi = _call("1.5 __getitem__", ds.__getitem__, 7)
+    dtypes_ok = getattr(xi, "dtype", None) == torch.float32 and getattr(yi, "dtype", None) == torch.int64
+    checks.check_true("1.5 item dtypes", dtypes_ok,
+                      f"signal {_dtype_name(xi)}, label {_dtype_name(yi)} (want float32, int64)")
+    checks.check_close("1.5 item 7 standardised", xi, (x[7] - mean) / std, atol=1e-5)
+    checks.check_equal("1.5 item 7 label", int(yi), int(y[7]))
     loader = DataLoader(ds, batch_size=batch_size, shuffle=True, generator=_generator(15))
     xb, yb = next(iter(loader))
-    checks.check_equal(f"{name}: batch shapes", (tuple(xb.shape), tuple(yb.shape)), ((batch_size, 6), (batch_size,)))
+    checks.check_equal("1.5 batch shapes", (tuple(xb.shape), tuple(yb.shape)), ((batch_size, 6), (batch_size,)))
     seen_x = torch.cat([xb for xb, _ in loader]).double()
     seen_y = torch.cat([yb for _, yb in loader])
     # Every example once: the sorted labels and the column sums of one epoch match the data's.
     same_labels = bool(torch.equal(seen_y.sort().values, torch.as_tensor(np.sort(y))))
     sums_err = float((seen_x.sum(0) - torch.as_tensor(((x - mean) / std).sum(0))).abs().max())
-    checks.check_true(f"{name}: one epoch visits every example once", same_labels and sums_err < 1e-4,
-                      f"{len(seen_y)} examples, labels {'match' if same_labels else 'differ'}, column-sum error {sums_err:.1e}")
+    checks.check_true("1.5 one epoch covers all", same_labels and sums_err < 1e-4,
+                      f"{len(seen_y)} examples, labels {'match' if same_labels else 'differ'}, sums {sums_err:.0e}")
     return {"dataset_len": len(ds)}
 
 
@@ -237,8 +238,8 @@ def check_train_epoch(fn: Callable[..., float]) -> dict[str, float]:
     (mine, my_loss), (ref, ref_loss) = results
     w_mine = torch.cat([p.detach().ravel() for p in mine.parameters()])
     w_ref = torch.cat([p.detach().ravel() for p in ref.parameters()])
-    checks.check_close(f"{name}: weights after one epoch vs reference loop", w_mine, w_ref, atol=1e-5)
-    checks.check_close(f"{name}: mean epoch loss vs reference loop", my_loss, ref_loss, atol=1e-5)
+    checks.check_close("1.6 weights vs reference loop", w_mine, w_ref, atol=1e-5)
+    checks.check_close("1.6 mean loss", my_loss, ref_loss, atol=1e-5)
     return {"train_epoch_weight_error": float((w_mine - w_ref).abs().max())}
 
 
@@ -277,15 +278,15 @@ def check_predict(fn: Callable[[nn.Module, Any], torch.Tensor], device: torch.de
     model = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Dropout(0.5), nn.Linear(8, 3)).to(device)
     X = np.random.default_rng(17).normal(size=(6, 5))
     out = _call(name, fn, model, X)
-    checks.check_true(f"{name}: output on the CPU, no graph", out.device.type == "cpu" and not out.requires_grad,
-                      f"device {out.device}, requires_grad {out.requires_grad}")
+    on_cpu = isinstance(out, torch.Tensor) and out.device.type == "cpu" and not out.requires_grad
+    checks.check_true("1.7 output on the CPU, no graph", on_cpu,
+                      f"device {getattr(out, 'device', '?')}, requires_grad {getattr(out, 'requires_grad', '?')}")
     model.eval()
     with torch.no_grad():
         expected = model(torch.as_tensor(X, dtype=torch.float32, device=device)).cpu()
-    checks.check_close(f"{name}: eval-mode outputs", out, expected, atol=1e-6)
-    probe = _DeviceProbe("meta")
-    _call(f"{name}: input follows a model on another device", fn, probe, X)
-    checks.check_true(f"{name}: input follows a model on another device", True, "input moved to the meta device")
+    checks.check_close("1.7 outputs (eval mode)", out, expected, atol=1e-6)
+    _call("1.7 model on the meta device", fn, _DeviceProbe("meta"), X)
+    checks.check_true("1.7 model on the meta device", True, "input was moved there")
     return {}
 
 
@@ -307,17 +308,17 @@ def check_save_and_load(fn: Callable[[nn.Module, Callable[[], nn.Module], Path],
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "weights.pt"
         loaded = _call(name, fn, model, make_model, path)
-        checks.check_true(f"{name}: a new model object", loaded is not model and isinstance(loaded, nn.Module),
-                          f"returned {type(loaded).__name__}, {'a new object' if loaded is not model else 'the same object'}")
+        checks.check_true("1.8 a new model object", loaded is not model and isinstance(loaded, nn.Module),
+                          f"returned {'a new' if loaded is not model else 'the same'} {type(loaded).__name__}")
         try:
             state = torch.load(path, weights_only=True)
             plain = isinstance(state, dict) and all(torch.is_tensor(v) for v in state.values())
             detail = f"{path.name} holds {len(state)} tensors" if plain else f"{path.name} holds a {type(state).__name__}"
         except Exception as err:  # noqa: BLE001 - a whole pickled model ends up here
             plain, detail = False, f"{path.name} is not a plain state_dict ({type(err).__name__})"
-        checks.check_true(f"{name}: file is a state_dict", plain, detail)
+        checks.check_true("1.8 file is a state_dict", plain, detail)
     with torch.no_grad():
-        checks.check_close(f"{name}: outputs of the reloaded model", loaded(x), model(x), atol=0.0)
+        checks.check_close("1.8 reloaded outputs", loaded(x), model(x), atol=0.0)
     return {}
 
 
@@ -328,6 +329,6 @@ def check_reproducible(fn: Callable[[int], float]) -> dict[str, float]:
     """``fn(seed)`` must return the same number twice for the same seed and a different one for another seed."""
     name = "1.9 reproducibility"
     a, b, c = (float(_call(name, fn, s)) for s in (0, 0, 1))
-    checks.check_true(f"{name}: same seed, same result", a == b, f"run(0) = {a:.6g} and {b:.6g} again")
-    checks.check_true(f"{name}: another seed, another result", a != c, f"run(1) = {c:.6g} vs run(0) = {a:.6g}")
+    checks.check_true("1.9 same seed, same result", a == b, f"run(0) = {a:.6g}, again {b:.6g}")
+    checks.check_true("1.9 other seed, other result", a != c, f"run(1) = {c:.6g} vs run(0) = {a:.6g}")
     return {"repro_loss_seed0": a, "repro_loss_seed1": c}

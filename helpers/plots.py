@@ -96,13 +96,11 @@ def signals_by_class(x: Any, y: Any, t: Any | None = None, *, per_class: int = 1
             ax.plot(t, x[i], linewidth=1.2, label=f"example {k + 1}")
         ax.set_title(f"class {c}", fontsize="small")
         ax.tick_params(labelsize="x-small")
-    for ax in axes[-1]:
-        ax.set_xlabel(xlabel, fontsize="small")
-    for ax in axes[:, 0]:
-        ax.set_ylabel(ylabel, fontsize="small")
+    fig.supxlabel(xlabel, fontsize="medium")
+    fig.supylabel(ylabel, fontsize="medium")
     handles, labels = axes[0, 0].get_legend_handles_labels()
     if handles:
-        fig.legend(handles, labels, loc="lower right", fontsize="x-small")
+        fig.legend(handles, labels, loc="upper right", fontsize="small", ncols=len(handles))
     fig.suptitle(title)
     fig.tight_layout()
     return fig
