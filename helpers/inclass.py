@@ -283,7 +283,7 @@ def check_predict(fn: Callable[[nn.Module, Any], torch.Tensor], device: torch.de
                       f"device {getattr(out, 'device', '?')}, requires_grad {getattr(out, 'requires_grad', '?')}")
     model.eval()
     with torch.no_grad():
-        expected = model(torch.as_tensor(X, dtype=torch.float32, device=device)).cpu()
+        expected = model(torch.as_tensor(X, dtype=torch.float32).to(device)).cpu()
     checks.check_close("1.7 outputs (eval mode)", out, expected, atol=1e-6)
     _call("1.7 model on the meta device", fn, _DeviceProbe("meta"), X)
     checks.check_true("1.7 model on the meta device", True, "input was moved there")
