@@ -1,0 +1,667 @@
+"""The benchmark behind ``make bench``: how fast the workbook builds and trains, against baselines.
+
+Usage::
+
+    python -m helpers.bench [--repeats N] [--quick] [--only NAME ...] [--changed NAME]
+                            [--skip-cold] [--skip-training] [--skip-profile] [--fresh-setup]
+
+Everything is measured in one run on one machine and written, atomically, to
+``build/bench.json`` (every figure) and ``build/bench.md`` (the same, readable):
+
+1. **Cold build**: ``make pdf`` (that is ``python -m helpers.build pdf``) from an
+   empty build directory, against the baseline a student would otherwise use,
+   ``jupyter nbconvert --execute --to pdf`` on each notebook one after
+   another. The two alternate (ours first on even repeats, the baseline first
+   on odd ones); medians over ``--repeats`` runs, in total and per notebook.
+2. **Rebuilds**: the same build again with nothing changed, then with one
+   notebook edited (a Markdown cell appended), which must re-execute only it.
+3. **Training**: in this process, the best model of Problem 3 and the
+   published MNIST-1D CNN setup (:mod:`helpers.mnist1d`), alternating; plus
+   every model's accuracy and training time as the notebook of Problem 3
+   recorded them during the cold build (``results/03_exercise_mnist1d.json``).
+4. **Profile**: where a cold build's time goes (interpreter, imports, kernel
+   start-up, executing each notebook, exporting it to PDF).
+5. **Fresh set-up** (only with ``--fresh-setup``; minutes, and pip downloads
+   the pinned packages): ``git clone`` of the committed workbook and
+   ``make pdf`` in the clone, without ``.venv``. The TeX installation is not
+   part of it (it is a system prerequisite).
+
+The builds run on temporary copies of the notebooks with temporary build
+directories, so neither ``notebooks/`` nor an existing ``build/`` is touched,
+except for the two report files. ``--quick`` builds in the notebooks' quick
+mode and trains for a few steps only: it proves the benchmark runs (the smoke
+test uses it), its figures mean nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from . import paths
+from .build import atomic_write, write_json
+
+#: The targets of the benchmark (issue 8).
+TARGETS = {"cold_ratio": 0.6, "noop_s": 1.0, "best_test_acc": 0.985, "train_time_ratio": 0.4}
+#: The notebook of Problem 3 and the results file it writes.
+MNIST1D_NOTEBOOK = "03_exercise_mnist1d"
+#: In ``--quick`` mode: training steps of the reference and epochs of the best model.
+QUICK_REFERENCE_STEPS = 40
+QUICK_BEST_EPOCHS = 1
+
+
+class BenchError(RuntimeError):
+    """A step of the benchmark failed; the message says which and shows the end of its output."""
+
+
+# --- the machine ----------------------------------------------------------------------------------
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (Linux), else what :mod:`platform` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine() -> dict[str, Any]:
+    """CPU model, cores, torch's thread count and versions: printed and stored with the figures."""
+    import torch
+
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "cores_usable": usable,
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "python": platform.python_version(),
+        "system": platform.platform(),
+        "load_average_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+    }
+
+
+def describe_machine(m: dict[str, Any]) -> str:
+    gpu = f", GPU {m['cuda']}" if m.get("cuda") else ", no GPU"
+    load = m.get("load_average_at_start")
+    load_text = f"; load average {load[0]:.2f} at the start" if load else ""
+    return f"{m['cpu']}, {m['cores']} cores ({m['cores_usable']} usable), torch {m['torch']} with {m['torch_threads']} threads{gpu}, Python {m['python']}{load_text}"
+
+
+# --- running commands ----------------------------------------------------------------------------
+
+
+@dataclass
+class Timed:
+    """A finished command: wall-clock seconds and each output line with the time.time() it arrived."""
+
+    seconds: float
+    lines: list[tuple[float, str]]
+
+    @property
+    def text(self) -> str:
+        return "\n".join(line for _, line in self.lines)
+
+
+def run_timed(cmd: list[str], *, env: dict[str, str], cwd: Path, what: str) -> Timed:
+    """Run ``cmd``, timing it and timestamping its output lines; raise :class:`BenchError` on failure."""
+    lines: list[tuple[float, str]] = []
+    start = time.perf_counter()
+    with subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, encoding="utf-8", errors="replace") as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append((time.time(), line.rstrip("\n")))
+        returncode = proc.wait()
+    seconds = time.perf_counter() - start
+    if returncode != 0:
+        tail = "\n    ".join(line for _, line in lines[-25:])
+        raise BenchError(f"{what} failed (exit code {returncode}): {' '.join(cmd)}\n    {tail}")
+    return Timed(seconds, lines)
+
+
+def median(values: Iterable[float]) -> float:
+    return float(statistics.median(list(values)))
+
+
+def jupyter_command() -> list[str]:
+    """``jupyter`` of this environment (the baseline a student types), else ``python -m jupyter``."""
+    script = Path(sys.executable).with_name("jupyter")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "jupyter"]
+
+
+# --- the workspace: copies of the notebooks, one empty build directory per build --------------------
+
+
+class Workspace:
+    """A temporary folder: a frozen copy of the workbook's code, the notebook copies, every build directory.
+
+    The builds run the frozen copy of ``helpers`` (first on ``PYTHONPATH``, so
+    the build and the notebooks' kernels import it instead of the working
+    tree): an edit made in the working tree while the benchmark runs changes
+    no fingerprint, so a no-op rebuild stays a no-op. Data and
+    ``submission.toml`` are read where they are.
+    """
+
+    def __init__(self, names: tuple[str, ...], quick: bool):
+        import nbformat
+
+        self.root = Path(tempfile.mkdtemp(prefix="workbook-bench-"))
+        self.names = names
+        self.quick = quick
+        self.code = self.root / "workbook"
+        shutil.copytree(paths.HELPERS, self.code / "helpers", ignore=shutil.ignore_patterns("__pycache__"))
+        for name in ("requirements.txt", "pyproject.toml", "Makefile"):
+            shutil.copy2(paths.ROOT / name, self.code / name)
+        self.notebooks = self.root / "notebooks"  # what our build executes (papermill sets the parameters)
+        self.baseline_notebooks = self.root / "notebooks-baseline"  # what nbconvert executes as they are
+        for folder in (self.notebooks, self.baseline_notebooks):
+            folder.mkdir()
+            for name in names:
+                shutil.copy2(paths.NOTEBOOKS / f"{name}.ipynb", folder / f"{name}.ipynb")
+        if quick:  # nbconvert cannot set parameters: write quick mode into the baseline's copies
+            for name in names:
+                path = self.baseline_notebooks / f"{name}.ipynb"
+                nb = nbformat.read(path, as_version=4)
+                for cell in nb.cells:
+                    if "parameters" in cell.get("metadata", {}).get("tags", []):
+                        cell.source = re.sub(r"(?m)^quick\s*=.*$", "quick = True", cell.source)
+                nbformat.write(nb, path)
+        self._count = 0
+
+    def new_build_dir(self, label: str) -> Path:
+        self._count += 1
+        path = self.root / f"build-{self._count:02d}-{label}"
+        path.mkdir()
+        return path
+
+    def env(self, build: Path, notebooks: Path | None = None) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            WORKBOOK_BUILD_DIR=str(build),
+            WORKBOOK_NOTEBOOKS_DIR=str(notebooks or self.notebooks),
+            WORKBOOK_DATA_DIR=str(paths.DATA),
+            WORKBOOK_CONFIG=str(paths.CONFIG),
+            PYTHONPATH=os.pathsep.join(filter(None, [str(self.code), os.environ.get("PYTHONPATH")])),
+            PYTHONUNBUFFERED="1",
+        )
+        return env
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+# --- 1. cold build ----------------------------------------------------------------------------------
+
+
+def build_command(names: tuple[str, ...], quick: bool) -> list[str]:
+    """What ``make pdf`` runs (``--only`` when the benchmark covers a subset of the notebooks)."""
+    cmd = [sys.executable, "-m", "helpers.build", "pdf", f"--quick={int(quick)}", "--seed=0", "--device=auto"]
+    if set(names) != set(paths.NOTEBOOK_NAMES):
+        for name in names:
+            cmd.append(f"--only={name}")
+    return cmd
+
+
+def executed_notebooks(timed: Timed) -> list[str]:
+    """Names of the notebooks a build run executed (from its ``NAME: executing ...`` lines)."""
+    return [m.group(1) for _, line in timed.lines if (m := re.match(r"\s+(\S+): executing \.\.\.", line))]
+
+
+def ours_cold(ws: Workspace) -> tuple[dict[str, Any], Path]:
+    """One cold ``make pdf``; per notebook, the seconds from "executing" to its PDF written."""
+    build = ws.new_build_dir("ours")
+    timed = run_timed(build_command(ws.names, ws.quick), env=ws.env(build), cwd=ws.code, what="cold build (ours)")
+    per_notebook = {}
+    for name in ws.names:
+        started = next((t for t, line in timed.lines if re.match(rf"\s+{re.escape(name)}: executing", line)), None)
+        executed = next(((t, m) for t, line in timed.lines if (m := re.match(rf"\s+{re.escape(name)}: executed in ([0-9.]+) s", line))), None)
+        pdf = build / "pdf" / f"{name}.pdf"
+        if started is None or executed is None or not pdf.exists():
+            raise BenchError(f"cold build (ours): no execution record or PDF for {name}:\n{timed.text[-2000:]}")
+        finished = pdf.stat().st_mtime
+        per_notebook[name] = {
+            "seconds": max(finished - started, 0.0),
+            "execute_s": float(executed[1].group(1)),
+            "export_s": max(finished - executed[0], 0.0),  # the export overlaps the next notebook's execution
+        }
+    if not (build / "submission.pdf").exists():
+        raise BenchError(f"cold build (ours) wrote no submission.pdf:\n{timed.text[-2000:]}")
+    return {"seconds": timed.seconds, "notebooks": per_notebook}, build
+
+
+def baseline_cold(ws: Workspace) -> dict[str, Any]:
+    """``jupyter nbconvert --execute --to pdf`` on each notebook, one after another."""
+    build = ws.new_build_dir("baseline")
+    out = build / "pdf"
+    per_notebook = {}
+    start = time.perf_counter()
+    for name in ws.names:
+        cmd = [*jupyter_command(), "nbconvert", "--execute", "--to", "pdf", str(ws.baseline_notebooks / f"{name}.ipynb"), "--output-dir", str(out)]
+        timed = run_timed(cmd, env=ws.env(build, ws.baseline_notebooks), cwd=ws.baseline_notebooks, what=f"baseline nbconvert of {name}")
+        if not (out / f"{name}.pdf").exists():
+            raise BenchError(f"baseline nbconvert wrote no PDF for {name}:\n{timed.text[-2000:]}")
+        per_notebook[name] = {"seconds": timed.seconds}
+    return {"seconds": time.perf_counter() - start, "notebooks": per_notebook}
+
+
+def cold_builds(ws: Workspace, repeats: int, log: Callable[[str], None]) -> tuple[dict[str, Any], Path]:
+    """Alternate our cold build and the baseline ``repeats`` times; medians, ratios, per notebook."""
+    ours_runs, base_runs, last_build = [], [], None
+    for r in range(repeats):
+        order = ("ours", "baseline") if r % 2 == 0 else ("baseline", "ours")
+        for which in order:
+            if which == "ours":
+                result, last_build = ours_cold(ws)
+                ours_runs.append(result)
+            else:
+                result = baseline_cold(ws)
+                base_runs.append(result)
+            log(f"  cold build {r + 1}/{repeats}, {which:8s}: {result['seconds']:7.1f} s")
+    ours_s = median(run["seconds"] for run in ours_runs)
+    base_s = median(run["seconds"] for run in base_runs)
+    notebooks = {}
+    for name in ws.names:
+        o = median(run["notebooks"][name]["seconds"] for run in ours_runs)
+        b = median(run["notebooks"][name]["seconds"] for run in base_runs)
+        notebooks[name] = {
+            "ours_s": o,
+            "baseline_s": b,
+            "ratio": o / b,
+            "ours_execute_s": median(run["notebooks"][name]["execute_s"] for run in ours_runs),
+            "ours_export_s": median(run["notebooks"][name]["export_s"] for run in ours_runs),
+        }
+    result = {
+        "ours_s": ours_s,
+        "baseline_s": base_s,
+        "ratio": ours_s / base_s,
+        "target_ratio": TARGETS["cold_ratio"],
+        "met": ours_s / base_s <= TARGETS["cold_ratio"],
+        "ours_runs_s": [run["seconds"] for run in ours_runs],
+        "baseline_runs_s": [run["seconds"] for run in base_runs],
+        "notebooks": notebooks,
+    }
+    assert last_build is not None
+    return result, last_build
+
+
+# --- 2. rebuilds -------------------------------------------------------------------------------------
+
+
+def rebuilds(ws: Workspace, build: Path, changed: str, repeats: int, log: Callable[[str], None]) -> dict[str, Any]:
+    """No-op rebuilds of a complete build, then rebuilds after editing ``changed`` (each time anew)."""
+    import nbformat
+
+    cmd = build_command(ws.names, ws.quick)
+    noop = []
+    for r in range(repeats):
+        timed = run_timed(cmd, env=ws.env(build), cwd=ws.code, what="no-op rebuild")
+        if executed_notebooks(timed):
+            raise BenchError(f"the no-op rebuild executed {executed_notebooks(timed)}; it should execute nothing:\n{timed.text[-2000:]}")
+        noop.append(timed.seconds)
+        log(f"  no-op rebuild {r + 1}/{repeats}: {timed.seconds:.2f} s")
+    one_changed, reexecuted = [], []
+    path = ws.notebooks / f"{changed}.ipynb"
+    for r in range(repeats):
+        nb = nbformat.read(path, as_version=4)
+        nb.cells.append(nbformat.v4.new_markdown_cell(f"An edit made by the benchmark ({r + 1})."))
+        nbformat.write(nb, path)
+        timed = run_timed(cmd, env=ws.env(build), cwd=ws.code, what="rebuild after one edit")
+        reexecuted = executed_notebooks(timed)
+        if reexecuted != [changed]:
+            raise BenchError(f"after editing {changed} the rebuild executed {reexecuted}; it should execute only {changed}:\n{timed.text[-2000:]}")
+        one_changed.append(timed.seconds)
+        log(f"  rebuild after editing {changed} {r + 1}/{repeats}: {timed.seconds:.1f} s")
+    return {
+        "noop": {"median_s": median(noop), "runs_s": noop, "target_s": TARGETS["noop_s"], "met": median(noop) < TARGETS["noop_s"]},
+        "one_changed": {"notebook": changed, "reexecuted": reexecuted, "median_s": median(one_changed), "runs_s": one_changed},
+    }
+
+
+# --- 3. training --------------------------------------------------------------------------------------
+
+
+def _fraction(value: Any) -> float | None:
+    """An accuracy as a fraction (the notebook may record percent)."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value / 100 if value > 1 else value
+
+
+ACCURACY_KEYS = ("test_acc", "test_accuracy", "accuracy", "acc")
+SECONDS_KEYS = ("train_seconds", "train_s", "seconds", "train_time_s", "time_s")
+
+
+def notebook_models(results: Any) -> dict[str, dict[str, float]]:
+    """Every entry of Problem 3's results with a test accuracy and a training time, by its key path.
+
+    Reads ``{"models": {"cnn": {"test_acc": 0.94, "train_seconds": 12.3}, ...}}``
+    and similar layouts: any dict holding one of :data:`ACCURACY_KEYS` and one
+    of :data:`SECONDS_KEYS` is a model, named by the keys leading to it.
+    """
+    found: dict[str, dict[str, float]] = {}
+
+    def walk(node: Any, path: list[str]) -> None:
+        if not isinstance(node, dict):
+            return
+        acc = next((node[k] for k in ACCURACY_KEYS if k in node), None)
+        secs = next((node[k] for k in SECONDS_KEYS if k in node), None)
+        if acc is not None and secs is not None and _fraction(acc) is not None and _fraction(secs) is not None:
+            found["/".join(path) or "model"] = {"test_acc": _fraction(acc), "train_seconds": float(secs)}
+            return
+        for key, value in node.items():
+            walk(value, path + [str(key)])
+
+    walk(results, [])
+    return found
+
+
+def training(repeats: int, quick: bool, device_name: str, seed: int, log: Callable[[str], None], notebook_results: Path | None, threads: int | None = None) -> dict[str, Any]:
+    """Train the best model and the published reference alternately in this process; medians and ratio."""
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    from . import mnist1d
+    from .data import load_mnist1d
+    from .runtime import pick_device
+
+    device = pick_device(device_name)
+    data = load_mnist1d()
+    runs: dict[str, list[dict[str, float]]] = {"best": [], "reference": []}
+    trainers = {
+        "best": lambda: mnist1d.train_best_cnn(data, seed=seed, device=device, recipe={"epochs": QUICK_BEST_EPOCHS} if quick else None),
+        "reference": lambda: mnist1d.train_reference_cnn(data, seed=seed, device=device, steps=QUICK_REFERENCE_STEPS if quick else None),
+    }
+    for r in range(repeats):
+        for which in (("best", "reference") if r % 2 == 0 else ("reference", "best")):
+            _, figures = trainers[which]()
+            runs[which].append({k: float(v) for k, v in figures.items()})
+            log(f"  training {r + 1}/{repeats}, {which:9s}: {figures['train_seconds']:6.1f} s, test accuracy {100 * figures['test_acc']:.1f}%")
+
+    def summary(which: str) -> dict[str, Any]:
+        first = runs[which][0]
+        return {
+            "test_acc": median(run["test_acc"] for run in runs[which]),
+            "train_acc": median(run["train_acc"] for run in runs[which]),
+            "train_seconds": median(run["train_seconds"] for run in runs[which]),
+            "runs_s": [run["train_seconds"] for run in runs[which]],
+            "runs_test_acc": [run["test_acc"] for run in runs[which]],
+            "steps": int(first["steps"]),
+            "params": int(first["params"]),
+        }
+
+    best, reference = summary("best"), summary("reference")
+    ratio = best["train_seconds"] / reference["train_seconds"]
+    result: dict[str, Any] = {
+        "device": str(device),
+        "torch_threads": torch.get_num_threads(),
+        "seed": seed,
+        "best": {**best, "recipe": {**mnist1d.BEST_RECIPE, **({"epochs": QUICK_BEST_EPOCHS} if quick else {})}},
+        "reference": {**reference, "recipe": {**mnist1d.REFERENCE_RECIPE, **({"steps": QUICK_REFERENCE_STEPS} if quick else {})}},
+        "time_ratio": ratio,
+        "targets": {"best_test_acc": TARGETS["best_test_acc"], "time_ratio": TARGETS["train_time_ratio"]},
+        "met": best["test_acc"] >= TARGETS["best_test_acc"] and ratio <= TARGETS["train_time_ratio"],
+        "notebook_models": {},
+        "notebook_results": None,
+    }
+    if notebook_results is not None and notebook_results.exists():
+        result["notebook_results"] = str(notebook_results.name)
+        result["notebook_models"] = notebook_models(json.loads(notebook_results.read_text(encoding="utf-8")))
+    return result
+
+
+# --- 4. where the time goes ---------------------------------------------------------------------------
+
+
+def _seconds_of(cmd: list[str], env: dict[str, str], cwd: Path, repeats: int = 3) -> float:
+    return median(run_timed(cmd, env=env, cwd=cwd, what=" ".join(cmd[-2:])).seconds for _ in range(repeats))
+
+
+def kernel_start_seconds() -> float:
+    """Seconds from asking for a fresh ``dl2-workbook`` kernel to its first executed statement."""
+    from jupyter_client.manager import start_new_kernel
+
+    start = time.perf_counter()
+    km, kc = start_new_kernel(kernel_name=paths.KERNEL_NAME)
+    try:
+        kc.execute_interactive("pass", timeout=60)
+        return time.perf_counter() - start
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+def profile(ws: Workspace, build: Path, log: Callable[[str], None]) -> dict[str, Any]:
+    """Interpreter and import times, kernel start-up, and the baseline's PDF export alone per notebook."""
+    env = ws.env(build)
+    python = _seconds_of([sys.executable, "-c", "pass"], env, ws.code)
+    science = _seconds_of([sys.executable, "-c", "import numpy, torch, matplotlib.pyplot, helpers.checks"], env, ws.code)
+    tooling = _seconds_of([sys.executable, "-c", "import papermill, nbconvert, nbclient"], env, ws.code)
+    kernel = median(kernel_start_seconds() for _ in range(3))
+    log(f"  python {python:.2f} s, notebook imports +{science - python:.2f} s, papermill/nbconvert imports +{tooling - python:.2f} s, kernel start {kernel:.2f} s")
+    export_only = {}
+    out = ws.root / "profile-export"
+    for name in ws.names:  # nbconvert's default LaTeX export (3 passes) of the executed notebook, no execution
+        cmd = [*jupyter_command(), "nbconvert", "--to", "pdf", str(build / "executed" / f"{name}.ipynb"), "--output-dir", str(out)]
+        export_only[name] = run_timed(cmd, env=env, cwd=ws.notebooks, what=f"nbconvert --to pdf of {name}").seconds
+        log(f"  baseline export alone, {name}: {export_only[name]:.1f} s")
+    return {
+        "python_start_s": python,
+        "notebook_imports_s": science - python,
+        "build_tool_imports_s": tooling - python,
+        "kernel_start_s": kernel,
+        "baseline_export_only_s": export_only,
+    }
+
+
+# --- 5. fresh set-up ----------------------------------------------------------------------------------
+
+
+def fresh_setup(log: Callable[[str], None]) -> dict[str, Any]:
+    """``git clone`` the committed workbook into a temporary folder and run ``make pdf`` there."""
+    base_python = getattr(sys, "_base_executable", None) or shutil.which("python3") or "python3"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WORKBOOK_") and k not in {"VIRTUAL_ENV", "PYTHONPATH"}}
+    env["PYTHONUNBUFFERED"] = "1"
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=paths.ROOT, capture_output=True, text=True).stdout.strip()
+    with tempfile.TemporaryDirectory(prefix="workbook-fresh-") as tmp:
+        clone = Path(tmp) / "workbook"
+        start = time.perf_counter()
+        run_timed(["git", "clone", "--quiet", str(paths.ROOT), str(clone)], env=env, cwd=Path(tmp), what="git clone")
+        cloned = time.perf_counter() - start
+        timed = run_timed(["make", "pdf", f"PYTHON={base_python}"], env=env, cwd=clone, what="make pdf in a fresh clone")
+        total = time.perf_counter() - start
+        ready = next((t for t, line in timed.lines if "environment ready" in line), None)
+        setup = (ready - (timed.lines[0][0] if timed.lines else ready)) if ready else None
+    log(f"  fresh clone to finished make pdf: {total:.0f} s")
+    return {"commit": commit, "python": base_python, "clone_s": cloned, "setup_s": setup, "total_s": total}
+
+
+# --- the report ---------------------------------------------------------------------------------------
+
+
+def _ok(met: bool) -> str:
+    return "met" if met else "NOT met"
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """``build/bench.md``: the figures of ``report`` as short tables."""
+    s = report["settings"]
+    lines = [
+        "# Benchmark of the workbook",
+        "",
+        f"Measured {report['finished']} on {describe_machine(report['machine'])}.",
+        f"Repeats: {s['repeats']} (medians); notebooks: {', '.join(s['notebooks'])}; mode: {'QUICK (smoke run, figures meaningless)' if s['quick'] else 'full'}.",
+        "",
+    ]
+    cold = report.get("cold_build")
+    if cold:
+        lines += [
+            "## Cold build: `make pdf` against `jupyter nbconvert --execute --to pdf` per notebook",
+            "",
+            "| notebook | ours (s) | baseline (s) | ours / baseline | ours: execute (s) | ours: export (s) |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for name, n in cold["notebooks"].items():
+            lines.append(f"| {name} | {n['ours_s']:.1f} | {n['baseline_s']:.1f} | {n['ratio']:.2f} | {n['ours_execute_s']:.1f} | {n['ours_export_s']:.1f} |")
+        lines += [
+            f"| **total** | **{cold['ours_s']:.1f}** | **{cold['baseline_s']:.1f}** | **{cold['ratio']:.2f}** | | |",
+            "",
+            f"Target ours / baseline <= {cold['target_ratio']}: {_ok(cold['met'])}. Runs (s): ours {', '.join(f'{x:.1f}' for x in cold['ours_runs_s'])}; "
+            f"baseline {', '.join(f'{x:.1f}' for x in cold['baseline_runs_s'])}. A notebook's time in our build runs from its execution start to its PDF; "
+            "its export overlaps the next notebook's execution, so the rows add up to more than the total.",
+            "",
+        ]
+    rb = report.get("rebuild")
+    if rb:
+        lines += [
+            "## Rebuilds",
+            "",
+            f"- Nothing changed: {rb['noop']['median_s']:.2f} s (target < {rb['noop']['target_s']:.0f} s: {_ok(rb['noop']['met'])}).",
+            f"- One notebook edited ({rb['one_changed']['notebook']}): {rb['one_changed']['median_s']:.1f} s; re-executed: {', '.join(rb['one_changed']['reexecuted'])}.",
+            "",
+        ]
+    tr = report.get("training")
+    if tr:
+        best, ref = tr["best"], tr["reference"]
+        lines += [
+            f"## Training (Problem 3, on {tr['device']}, torch threads: {tr['torch_threads']}, seed {tr['seed']})",
+            "",
+            "| model | test accuracy | training time (s) | steps | parameters |",
+            "|---|---:|---:|---:|---:|",
+            f"| best model (`train_best_cnn`) | {100 * best['test_acc']:.1f}% | {best['train_seconds']:.1f} | {best['steps']} | {best['params']:,} |",
+            f"| published CNN setup (`train_reference_cnn`) | {100 * ref['test_acc']:.1f}% | {ref['train_seconds']:.1f} | {ref['steps']} | {ref['params']:,} |",
+            "",
+            f"Best model's training time / reference's: {tr['time_ratio']:.2f}. Target test accuracy >= {100 * tr['targets']['best_test_acc']:.1f}% "
+            f"in <= {tr['targets']['time_ratio']} of the reference's time: {_ok(tr['met'])}.",
+            "",
+        ]
+        if tr["notebook_models"]:
+            lines += [
+                f"Every model as the notebook of Problem 3 recorded it during the (last) cold build ({tr['notebook_results']}):",
+                "",
+                "| model | test accuracy | training time (s) |",
+                "|---|---:|---:|",
+            ]
+            lines += [f"| {name} | {100 * m['test_acc']:.1f}% | {m['train_seconds']:.1f} |" for name, m in tr["notebook_models"].items()]
+            lines.append("")
+        else:
+            lines += ["The notebook of Problem 3 recorded no models with accuracy and training time in this run.", ""]
+    pr = report.get("profile")
+    if pr:
+        lines += [
+            "## Where a cold build's time goes",
+            "",
+            f"- Python start: {pr['python_start_s']:.2f} s; importing numpy, torch, matplotlib and helpers: {pr['notebook_imports_s']:.2f} s (once per kernel); "
+            f"importing papermill and nbconvert: {pr['build_tool_imports_s']:.2f} s (once per process).",
+            f"- Starting a fresh kernel up to its first statement: {pr['kernel_start_s']:.2f} s (once per notebook, in both builds).",
+            "- The baseline's PDF export alone (nbconvert's default template, three LaTeX passes): "
+            + ", ".join(f"{n} {v:.1f} s" for n, v in pr["baseline_export_only_s"].items()) + ".",
+            "",
+        ]
+    fs = report.get("fresh_setup")
+    lines += ["## Fresh set-up", ""]
+    if fs:
+        setup = f"; of which set-up (`make setup`) {fs['setup_s']:.0f} s" if fs.get("setup_s") else ""
+        lines += [f"From `git clone` (commit {fs['commit'][:10]}) without `.venv` to a finished `make pdf`: {fs['total_s']:.0f} s{setup}. "
+                  "TeX is not included (a system prerequisite); pip downloads count unless they were cached.", ""]
+    else:
+        lines += ["Not measured in this run (`python -m helpers.bench --fresh-setup` measures it; it takes minutes).", ""]
+    return "\n".join(lines)
+
+
+# --- main ---------------------------------------------------------------------------------------------
+
+
+def parse_args(argv: Iterable[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m helpers.bench", description="Measure how fast the workbook builds and trains, against its baselines.")
+    parser.add_argument("--repeats", type=int, default=3, help="alternating runs of each measurement (medians are reported; default 3)")
+    parser.add_argument("--quick", action="store_true", help="smoke run: notebooks in quick mode, a few training steps (figures meaningless)")
+    parser.add_argument("--only", action="append", choices=paths.NOTEBOOK_NAMES, help="benchmark only this notebook (repeatable)")
+    parser.add_argument("--changed", choices=paths.NOTEBOOK_NAMES, help="the notebook to edit for the one-changed rebuild (default: the first one benchmarked)")
+    parser.add_argument("--device", default="auto", help="device for the training part (auto, cpu, cuda, mps)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the training part")
+    parser.add_argument("--threads", type=int, help="torch threads of the training part (default: torch's own choice, usually the core count)")
+    parser.add_argument("--skip-cold", action="store_true", help="skip the cold builds, rebuilds and profile")
+    parser.add_argument("--skip-training", action="store_true", help="skip the training part")
+    parser.add_argument("--skip-profile", action="store_true", help="skip the profile of where a cold build's time goes")
+    parser.add_argument("--fresh-setup", action="store_true", help="also time a fresh clone without .venv to a finished make pdf (minutes)")
+    args = parser.parse_args(list(argv) if argv is not None else None)
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
+    args.names = tuple(n for n in paths.NOTEBOOK_NAMES if n in (args.only or paths.NOTEBOOK_NAMES))
+    if args.changed and args.changed not in args.names:
+        parser.error(f"--changed={args.changed} is not among the notebooks benchmarked")
+    args.changed = args.changed or args.names[0]
+    return args
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
+
+
+def main(argv: Iterable[str] | None = None) -> int:
+    args = parse_args(argv)
+    report: dict[str, Any] = {
+        "started": dt.datetime.now().isoformat(timespec="seconds"),
+        "machine": machine(),
+        "settings": {"repeats": args.repeats, "quick": args.quick, "notebooks": list(args.names), "seed": args.seed, "device": args.device, "threads": args.threads},
+    }
+    log(f"machine: {describe_machine(report['machine'])}")
+    ws = Workspace(args.names, args.quick)
+    try:
+        notebook_results = None
+        if not args.skip_cold:
+            log(f"cold builds ({args.repeats} of each, alternating) of {', '.join(args.names)}")
+            report["cold_build"], build = cold_builds(ws, args.repeats, log)
+            notebook_results = build / "results" / f"{MNIST1D_NOTEBOOK}.json"
+            log("rebuilds")
+            report["rebuild"] = rebuilds(ws, build, args.changed, args.repeats, log)
+            if not args.skip_profile:
+                log("profile")
+                report["profile"] = profile(ws, build, log)
+        if not args.skip_training:
+            log(f"training ({args.repeats} of each, alternating)")
+            report["training"] = training(args.repeats, args.quick, args.device, args.seed, log, notebook_results, args.threads)
+        if args.fresh_setup:
+            log("fresh set-up")
+            report["fresh_setup"] = fresh_setup(log)
+    except BenchError as err:
+        print(f"\nerror: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\ninterrupted: no report written", file=sys.stderr)
+        return 130
+    finally:
+        ws.cleanup()
+    report["finished"] = dt.datetime.now().isoformat(timespec="seconds")
+    out = paths.build_dir()
+    text = markdown(report)
+    write_json(out / "bench.json", report)
+    atomic_write(out / "bench.md", lambda tmp: tmp.write_text(text + "\n", encoding="utf-8"))
+    log("\n" + text)
+    log(f"written: {out / 'bench.json'} and {out / 'bench.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,108 @@
+"""The benchmark (`make bench`): a smoke run on a one-notebook mini workbook, and its results reader."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import PYTHON, Workbook, snapshot, stray_temporaries, write_mini_notebooks
+from helpers import paths
+from helpers.bench import notebook_models
+
+NAME = "03_exercise_mnist1d"  # the mini workbook's notebook with a figure: one kernel, one LaTeX export
+
+
+@pytest.fixture(scope="module")
+def bench_run(tmp_path_factory):
+    """``python -m helpers.bench`` once, with one repeat, in quick mode, on one mini notebook."""
+    wb = Workbook(tmp_path_factory.mktemp("bench-workbook"))
+    write_mini_notebooks(wb.notebooks)
+    shutil.copytree(paths.DATA, wb.data)
+    notebooks_before = snapshot(wb.notebooks)
+    cmd = [PYTHON, "-m", "helpers.bench", "--repeats=1", "--quick", f"--only={NAME}", "--skip-profile"]
+    result = subprocess.run(cmd, env=wb.env(), cwd=paths.ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert snapshot(wb.notebooks) == notebooks_before, "the benchmark must work on copies of the notebooks"
+    return wb, result
+
+
+def positive(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+
+
+def test_bench_prints_the_machine(bench_run):
+    wb, result = bench_run
+    first = result.stdout.splitlines()[0]
+    report = json.loads((wb.build / "bench.json").read_text(encoding="utf-8"))
+    m = report["machine"]
+    assert first.startswith("machine: ") and m["cpu"] in first
+    assert f"{m['cores']} cores" in first and f"{m['torch_threads']} threads" in first
+    assert m["cpu"] and positive(m["cores"]) and positive(m["torch_threads"])
+
+
+def test_bench_json_has_every_figure_positive(bench_run):
+    wb, _ = bench_run
+    report = json.loads((wb.build / "bench.json").read_text(encoding="utf-8"))
+    assert report["settings"] == {"repeats": 1, "quick": True, "notebooks": [NAME], "seed": 0, "device": "auto", "threads": None}
+
+    cold = report["cold_build"]
+    for key in ("ours_s", "baseline_s", "ratio"):
+        assert positive(cold[key]), key
+    assert cold["ratio"] == pytest.approx(cold["ours_s"] / cold["baseline_s"])
+    assert cold["met"] == (cold["ratio"] <= cold["target_ratio"])
+    assert len(cold["ours_runs_s"]) == len(cold["baseline_runs_s"]) == 1
+    assert list(cold["notebooks"]) == [NAME]
+    per = cold["notebooks"][NAME]
+    for key in ("ours_s", "baseline_s", "ratio", "ours_execute_s", "ours_export_s"):
+        assert positive(per[key]), key
+    assert per["ours_s"] <= cold["ours_s"] and per["ours_execute_s"] < per["ours_s"]
+
+    rebuild = report["rebuild"]
+    assert positive(rebuild["noop"]["median_s"]) and rebuild["noop"]["met"] == (rebuild["noop"]["median_s"] < 1.0)
+    assert rebuild["one_changed"]["notebook"] == NAME and rebuild["one_changed"]["reexecuted"] == [NAME]
+    assert positive(rebuild["one_changed"]["median_s"])
+
+    training = report["training"]
+    for which in ("best", "reference"):
+        model = training[which]
+        assert 0 < model["test_acc"] <= 1 and 0 < model["train_acc"] <= 1, which
+        assert positive(model["train_seconds"]) and positive(model["steps"]) and positive(model["params"]), which
+    assert training["reference"]["params"] == 5210  # the published CNN
+    assert training["time_ratio"] == pytest.approx(training["best"]["train_seconds"] / training["reference"]["train_seconds"])
+    assert "profile" not in report and report.get("fresh_setup") is None
+
+
+def test_bench_md_shows_the_same_figures(bench_run):
+    wb, _ = bench_run
+    report = json.loads((wb.build / "bench.json").read_text(encoding="utf-8"))
+    text = (wb.build / "bench.md").read_text(encoding="utf-8")
+    for heading in ("# Benchmark of the workbook", "## Cold build", "## Rebuilds", "## Training", "## Fresh set-up"):
+        assert heading in text
+    cold, training = report["cold_build"], report["training"]
+    assert f"| **{cold['ours_s']:.1f}** | **{cold['baseline_s']:.1f}** | **{cold['ratio']:.2f}** |" in text
+    assert f"Nothing changed: {report['rebuild']['noop']['median_s']:.2f} s" in text
+    assert f"{100 * training['best']['test_acc']:.1f}%" in text and f"{training['time_ratio']:.2f}" in text
+    assert report["machine"]["cpu"] in text
+    assert not stray_temporaries(wb.build)
+
+
+def test_notebook_models_reads_every_model_with_accuracy_and_time():
+    results = {
+        "seed": 0,
+        "models": {
+            "logistic": {"test_acc": 0.32, "train_seconds": 1.5},
+            "cnn": {"test_accuracy": 94.0, "train_seconds": 12},  # percent is turned into a fraction
+            "note": "no figures here",
+        },
+        "shuffled": {"cnn": {"test_acc": 0.56, "seconds": 11.0, "history": {"test_acc": [0.1, 0.2]}}},
+        "published": {"cnn": 94},
+    }
+    assert notebook_models(results) == {
+        "models/logistic": {"test_acc": 0.32, "train_seconds": 1.5},
+        "models/cnn": {"test_acc": 0.94, "train_seconds": 12.0},
+        "shuffled/cnn": {"test_acc": 0.56, "train_seconds": 11.0},
+    }
+    assert notebook_models({"accuracy": [0.5, 0.6], "seconds": 3}) == {}
