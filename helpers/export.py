@@ -142,6 +142,8 @@ def _exporter_config():
     config.TagRemovePreprocessor.remove_cell_tags = {"remove-cell"}
     config.TagRemovePreprocessor.remove_input_tags = {"remove-input"}
     config.TagRemovePreprocessor.remove_all_outputs_tags = {"remove-output"}
+    # one block per cell's printed lines (not one per flush), progress bars reduced to their last state
+    config.CoalesceStreamsPreprocessor.enabled = True
     return config
 
 
