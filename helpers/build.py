@@ -269,35 +269,80 @@ def execute(name: str, options: Options, inputs: dict[str, Any]) -> float:
     return time.perf_counter() - start
 
 
+def parallel_jobs(count: int) -> int:
+    """How many notebooks to execute at once: ``$WORKBOOK_JOBS``, else one per CPU core."""
+    wanted = int(os.environ.get("WORKBOOK_JOBS", "0") or 0) or (os.cpu_count() or 1)
+    return max(1, min(wanted, count))
+
+
+def _timings_path() -> Path:
+    return executed_dir() / "timings.json"
+
+
 def run(options: Options, on_executed: Callable[[Executed], None] | None = None) -> tuple[list[Executed], list[ExecutionFailure]]:
-    """Execute every notebook whose inputs changed. Keeps going after a failure, so all are reported."""
+    """Execute every notebook whose inputs changed. Keeps going after a failure, so all are reported.
+
+    Notebooks that need executing run in parallel, one per CPU core, the
+    slowest (by its last recorded time) first; each kernel is then limited to
+    one BLAS/OpenMP thread so that the kernels do not fight over the cores.
+    ``on_executed`` is called as each notebook is ready (to start its export).
+    """
     common = {
         "helpers": helpers_fingerprint(),
         "data": data_fingerprint(),
         "requirements": file_hash(paths.REQUIREMENTS.read_bytes()),
     }
-    done, failures = [], []
+    results: dict[str, Executed] = {}
+    failures: dict[str, ExecutionFailure] = {}
+    todo: dict[str, dict[str, Any]] = {}
     for name in options.notebooks:
         try:
             load_notebook_json(notebook_source(name))  # a broken file is reported before papermill sees it
-            inputs = execution_inputs(name, options, common)
-            target = executed_dir() / f"{name}.ipynb"
-            if target.exists() and read_json(executed_dir() / f"{name}.inputs.json") == inputs:
-                result = Executed(name, target, ran=False)
-                print(f"  {name}: up to date", flush=True)
-            else:
-                print(f"  {name}: executing ...", flush=True)
-                seconds = execute(name, options, inputs)
-                result = Executed(name, target, ran=True, seconds=seconds)
-                print(f"  {name}: executed in {seconds:.1f} s -> {target.relative_to(paths.build_dir().parent) if paths.build_dir().parent in target.parents else target}", flush=True)
         except BuildError as err:
-            failures.append(ExecutionFailure(name, str(err)))
-            print(f"  {name}: FAILED", flush=True)
+            failures[name] = ExecutionFailure(name, str(err))
+            print(f"  {name}: FAILED (not a valid notebook)", flush=True)
             continue
-        if on_executed:
-            on_executed(result)
-        done.append(result)
-    return done, failures
+        inputs = execution_inputs(name, options, common)
+        target = executed_dir() / f"{name}.ipynb"
+        if target.exists() and read_json(executed_dir() / f"{name}.inputs.json") == inputs:
+            results[name] = Executed(name, target, ran=False)
+            print(f"  {name}: up to date", flush=True)
+            if on_executed:
+                on_executed(results[name])
+        else:
+            todo[name] = inputs
+    if todo:
+        timings = read_json(_timings_path()) or {}
+        order = sorted(todo, key=lambda n: -float(timings.get(n, 0)))
+        jobs = parallel_jobs(len(order))
+        if jobs > 1:
+            for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+                os.environ.setdefault(var, "1")  # inherited by every kernel
+        print(f"  executing {', '.join(order)} ({jobs} at a time) ...", flush=True)
+        pool = ProcessPoolExecutor(max_workers=jobs)
+        try:
+            futures = {pool.submit(execute, name, options, todo[name]): name for name in order}
+            from concurrent.futures import as_completed
+
+            for future in as_completed(futures):
+                name = futures[future]
+                try:
+                    seconds = future.result()
+                except BuildError as err:
+                    failures[name] = ExecutionFailure(name, str(err))
+                    print(f"  {name}: FAILED", flush=True)
+                    continue
+                target = executed_dir() / f"{name}.ipynb"
+                results[name] = Executed(name, target, ran=True, seconds=seconds)
+                timings[name] = round(seconds, 2)
+                print(f"  {name}: executed in {seconds:.1f} s -> {target}", flush=True)
+                if on_executed:
+                    on_executed(results[name])
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        write_json(_timings_path(), timings)
+    done = [results[n] for n in options.notebooks if n in results]
+    return done, [failures[n] for n in options.notebooks if n in failures]
 
 
 # --- the commands -----------------------------------------------------------------------------

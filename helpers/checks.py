@@ -165,7 +165,7 @@ def check_step_lowers_loss(name: str, model: Any, loss_fn: Callable, X: Any, y: 
     optimizer.step()
     with torch.no_grad():
         after = loss_fn(model(X), y)
-    return check_less(name, float(after), float(before), what="loss after one step")
+    return check_less(name, after.item(), before.detach().item(), what="loss after one step")
 
 
 def check_nonlinear(name: str, model: Any, x1: Any, x2: Any, *, min_gap: float = 1e-3) -> bool:
