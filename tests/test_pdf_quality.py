@@ -1,0 +1,51 @@
+"""What a reader of the PDF sees: pages rendered with pdftoppm, and the browser engine."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from PIL import Image
+from pypdf import PdfReader
+
+from conftest import Workbook, write_mini_notebooks
+from helpers import paths
+
+pytestmark = pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="pdftoppm (poppler-utils) is not installed")
+
+
+def render(pdf, out_dir, dpi=60):
+    subprocess.run(["pdftoppm", "-r", str(dpi), "-gray", "-png", str(pdf), str(out_dir / "page")], check=True)
+    return [np.asarray(Image.open(p)) for p in sorted(out_dir.glob("page-*.png"))]
+
+
+def test_no_ink_in_the_right_margin(mini_built, tmp_path):
+    """A code line cut off at the margin would run into the outer 10 mm of the page."""
+    pages = render(mini_built.build / "pdf" / "02_homework_linear_vs_relu.pdf", tmp_path)
+    assert pages
+    for number, page in enumerate(pages, start=1):
+        margin = page[:, -int(page.shape[1] * 10 / 210):]  # the outer 10 mm of an A4 page
+        dark = int((margin < 128).sum())
+        print(f"page {number}: {dark} dark pixels in the right 10 mm")
+        assert dark == 0, f"page {number}: something runs into the right margin"
+
+
+def test_pages_have_content_and_a_figure_is_drawn(mini_built, tmp_path):
+    pages = render(mini_built.build / "pdf" / "03_exercise_mnist1d.pdf", tmp_path)
+    ink = [float((p < 128).mean()) for p in pages]
+    assert all(i > 0.001 for i in ink), ink
+    assert sum(len(page.images) for page in PdfReader(mini_built.build / "pdf" / "03_exercise_mnist1d.pdf").pages) >= 1
+
+
+@pytest.mark.skipif(not any(shutil.which(c) for c in ("chromium", "chromium-browser", "google-chrome")), reason="no Chromium installed")
+def test_chromium_engine_exports_when_forced(mini_built, tmp_path):
+    wb = mini_built.copy(tmp_path / "wb")
+    shutil.rmtree(wb.build / "pdf")
+    (wb.build / "submission.pdf").unlink()
+    result = wb.build_cmd("pdf", "--quick=1", env=wb.env(WORKBOOK_PDF_ENGINE="chromium"))
+    assert result.returncode == 0, result.stderr
+    assert "PDF engine: Chromium" in result.stdout
+    text = "\n".join(p.extract_text() or "" for p in PdfReader(wb.build / "submission.pdf").pages)
+    assert "mini-one says hello, ü ß é α β γ" in text and "mini-three done" in text
