@@ -318,7 +318,9 @@ def run(options: Options, on_executed: Callable[[Executed], None] | None = None)
         if jobs > 1:
             for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
                 os.environ.setdefault(var, "1")  # inherited by every kernel
-        print(f"  executing {', '.join(order)} ({jobs} at a time) ...", flush=True)
+        print(f"  {len(order)} notebook(s) to execute, {jobs} at a time", flush=True)
+        for name in order:
+            print(f"  {name}: executing ...", flush=True)
         pool = ProcessPoolExecutor(max_workers=jobs)
         try:
             futures = {pool.submit(execute, name, options, todo[name]): name for name in order}
