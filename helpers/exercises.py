@@ -37,7 +37,7 @@ class RegionError(ValueError):
 class Region:
     """One exercise region: where it is and what it is called."""
 
-    cell: int  # index of the cell in the notebook
+    cell: int  # index of the cell in the notebook (0-based; messages count from 1)
     kind: str  # "code" or "answer"
     name: str
     start: int  # line index of the BEGIN marker
@@ -53,7 +53,7 @@ def _source(cell: dict[str, Any]) -> str:
 def _scan(lines: list[str], cell_index: int, kind: str, notebook: str) -> list[Region]:
     begin, end = (BEGIN_CODE, END_CODE) if kind == "code" else (BEGIN_ANSWER, END_ANSWER)
     regions, open_at, open_match = [], None, None
-    where = f"{notebook} cell {cell_index}"
+    where = f"{notebook} cell {cell_index + 1}"
     for i, line in enumerate(lines):
         m = begin.match(line)
         if m:
@@ -116,11 +116,11 @@ def unfilled(nb: dict[str, Any], notebook: str = "notebook") -> list[str]:
     for index, cell in enumerate(nb.get("cells", [])):
         text = _source(cell)
         if cell.get("cell_type") == "code":
-            names += [f"{m.group('name')} (cell {index})" for m in STUB.finditer(text)]
+            names += [f"{m.group('name')} (cell {index + 1})" for m in STUB.finditer(text)]
     for region in find_regions(nb, notebook):
         if region.kind == "answer":
             lines = _source(nb["cells"][region.cell]).splitlines()
             body = "\n".join(lines[region.start + 1 : region.end]).strip()
             if not body or body == ANSWER_PLACEHOLDER:
-                names.append(f"{region.name} (cell {region.cell}, empty answer)")
+                names.append(f"{region.name} (cell {region.cell + 1}, empty answer)")
     return names

@@ -130,8 +130,11 @@ def _text_outputs(cell: dict[str, Any]) -> str:
 
 def inspect_executed(nb: dict[str, Any], status: NotebookStatus) -> None:
     """Add to ``status`` what is wrong with an executed notebook (errors, failed checks, gaps in execution)."""
-    expected_count = 1
+    expected_count, injected = 1, 0
     for index, cell in enumerate(nb.get("cells", [])):
+        if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
+            injected = 1  # papermill's cell: number the rest as the student's notebook does
+        cell_no = index + 1 - injected  # 1-based, as in the student's notebook
         if cell.get("cell_type") != "code":
             continue
         source = "".join(cell.get("source", ""))
@@ -139,16 +142,16 @@ def inspect_executed(nb: dict[str, Any], status: NotebookStatus) -> None:
         status.checks_passed += text.count(PASS_TAG)
         for line in text.splitlines():
             if line.startswith(FAIL_TAG):
-                status.problems.append(f"cell {index}: failing check: {line[len(FAIL_TAG):].strip()}")
+                status.problems.append(f"cell {cell_no}: failing check: {line[len(FAIL_TAG):].strip()}")
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error" and output.get("ename") not in {"NotImplementedError", "CheckFailed"}:
-                status.problems.append(f"cell {index}: error output {output.get('ename')}: {str(output.get('evalue', ''))[:120]}")
+                status.problems.append(f"cell {cell_no}: error output {output.get('ename')}: {str(output.get('evalue', ''))[:120]}")
         count = cell.get("execution_count")
         if not source.strip():
             continue
         if count != expected_count:
             shown = "never executed" if count is None else f"execution count {count}, expected {expected_count}"
-            status.problems.append(f"cell {index}: not executed top to bottom in one fresh kernel ({shown})")
+            status.problems.append(f"cell {cell_no}: not executed top to bottom in one fresh kernel ({shown})")
             break
         expected_count += 1
 

@@ -38,7 +38,7 @@ def test_blank_replaces_solutions_by_named_stubs_and_empties_answers():
     assert "Because it is so" not in answer and ANSWER_PLACEHOLDER in answer and "BEGIN ANSWER Question 9.2" in answer
     assert third == 'raise NotImplementedError("Problem 9.3: top level")'
     ast.parse(first), ast.parse(third)
-    assert sorted(unfilled(blank)) == sorted(["Problem 9.1: implement f (cell 0)", "Question 9.2 (cell 1, empty answer)", "Problem 9.3: top level (cell 2)"])
+    assert sorted(unfilled(blank)) == sorted(["Problem 9.1: implement f (cell 1)", "Question 9.2 (cell 2, empty answer)", "Problem 9.3: top level (cell 3)"])
     assert unfilled(SOLVED) == []
 
 

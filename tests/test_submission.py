@@ -145,3 +145,51 @@ def test_every_check_fails_when_its_exercise_is_blank(name, tmp_path, monkeypatc
         kc.stop_channels()
         km.shutdown_kernel(now=True)
     assert caught == exercise_cells
+
+
+# --- make check reads an executed notebook ---------------------------------------------------------
+
+
+def _executed(*cells):
+    """(source, execution_count, outputs) triples as an executed notebook."""
+    return {"metadata": {"papermill": {}}, "cells": [
+        {"cell_type": "code", "source": src, "execution_count": count, "outputs": outputs, "metadata": {}} for src, count, outputs in cells
+    ]}
+
+
+def _stream(text):
+    return [{"output_type": "stream", "name": "stdout", "text": text}]
+
+
+def test_check_finds_gaps_errors_and_failed_checks_all_at_once():
+    from helpers.submission import NotebookStatus, inspect_executed
+
+    status = NotebookStatus("nb")
+    inspect_executed(_executed(
+        ("a = 1", 1, _stream("[PASS] one: fine\n")),
+        ("b = 2", 2, _stream("[FAIL] two: max abs error 3 > bound 1\n")),
+        ("c = 3", 3, [{"output_type": "error", "ename": "ValueError", "evalue": "boom", "traceback": []}]),
+        ("d = 4", 5, []),
+    ), status)
+    assert status.checks_passed == 1
+    assert status.problems == [
+        "cell 2: failing check: two: max abs error 3 > bound 1",
+        "cell 3: error output ValueError: boom",
+        "cell 4: not executed top to bottom in one fresh kernel (execution count 5, expected 4)",
+    ]
+
+
+def test_check_finds_cells_never_executed():
+    from helpers.submission import NotebookStatus, inspect_executed
+
+    status = NotebookStatus("nb")
+    inspect_executed(_executed(("a = 1", 1, []), ("", None, []), ("b = 2", None, [])), status)
+    assert status.problems == ["cell 3: not executed top to bottom in one fresh kernel (never executed)"]
+
+
+def test_a_clean_executed_notebook_has_no_problems():
+    from helpers.submission import NotebookStatus, inspect_executed
+
+    status = NotebookStatus("nb")
+    inspect_executed(_executed(("a = 1", 1, _stream("[PASS] x: ok\n[PASS] y: ok\n")), ("b = 2", 2, [])), status)
+    assert status.problems == [] and status.checks_passed == 2
