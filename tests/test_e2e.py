@@ -60,3 +60,18 @@ def test_check_passes_on_the_solved_workbook(real_build):
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("ready") == len(paths.NOTEBOOK_NAMES)
     assert "executing" not in result.stdout  # nothing changed since the build
+
+
+def test_every_formula_is_typeset(real_build):
+    """Raw TeX (a `$`, `\\mathbb`, `\\frac`) may show in the PDF only where a code cell holds it."""
+    build, _ = real_build
+    code = " ".join(
+        " ".join("".join(c["source"]).split())
+        for name in paths.NOTEBOOK_NAMES
+        for c in json.loads((paths.NOTEBOOKS / f"{name}.ipynb").read_text())["cells"]
+        if c["cell_type"] == "code"
+    )
+    text = "\n".join(p.extract_text() or "" for p in PdfReader(build / "submission.pdf").pages)
+    raw = [line for line in text.splitlines() if any(t in line for t in ("$", "\\mathbb", "\\frac", "\\mathcal", "\\boxed"))]
+    stray = [line for line in raw if " ".join(line.split()).strip("↪␣ ") not in code]
+    assert not stray, f"raw TeX outside code cells: {stray[:5]}"
