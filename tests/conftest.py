@@ -135,3 +135,13 @@ def stray_temporaries(folder: Path) -> list[str]:
 
 def executed_json(wb: Workbook, name: str) -> dict:
     return json.loads((wb.build / "executed" / f"{name}.ipynb").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="session")
+def real_build(tmp_path_factory):
+    """The real workbook built once with `make pdf QUICK=1` into a temporary build directory."""
+    build = tmp_path_factory.mktemp("real-build")
+    env = dict(os.environ, WORKBOOK_BUILD_DIR=str(build), WORKBOOK_CONFIG=str(build / "none.toml"), PYTHONUNBUFFERED="1")
+    result = subprocess.run(["make", "pdf", "QUICK=1"], cwd=paths.ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    return build, result

@@ -1,4 +1,5 @@
-"""The real workbook, end to end: `make pdf` in quick mode into a temporary build directory."""
+"""The real workbook, end to end: `make pdf` in quick mode into a temporary build directory
+(the `real_build` fixture in conftest.py)."""
 
 from __future__ import annotations
 
@@ -10,15 +11,6 @@ import pytest
 from pypdf import PdfReader
 
 from helpers import paths
-
-
-@pytest.fixture(scope="module")
-def real_build(tmp_path_factory):
-    build = tmp_path_factory.mktemp("real-build")
-    env = dict(os.environ, WORKBOOK_BUILD_DIR=str(build), WORKBOOK_CONFIG=str(build / "none.toml"), PYTHONUNBUFFERED="1")
-    result = subprocess.run(["make", "pdf", "QUICK=1"], cwd=paths.ROOT, env=env, capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    return build, result
 
 
 def test_make_pdf_holds_every_notebook(real_build):

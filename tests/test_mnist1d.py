@@ -260,11 +260,9 @@ def test_best_cnn_reaches_the_target(data):
 # --- the key figures the notebook wrote ---------------------------------------------------------------
 
 
-def test_results_file_if_built():
-    try:
-        results = load_results("03_exercise_mnist1d")
-    except FileNotFoundError:
-        pytest.skip("build/results/03_exercise_mnist1d.json not built yet (run the notebook)")
+def test_results_file_of_the_built_notebook(real_build, monkeypatch):
+    monkeypatch.setenv("WORKBOOK_BUILD_DIR", str(real_build[0]))
+    results = load_results("03_exercise_mnist1d")
     table = results["table"]
     assert set(table) == {"original", "shuffled"}
     for version in table:
