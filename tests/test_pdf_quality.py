@@ -12,6 +12,7 @@ from pypdf import PdfReader
 
 from conftest import Workbook, write_mini_notebooks
 from helpers import paths
+from helpers.export import find_chromium
 
 pytestmark = pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="pdftoppm (poppler-utils) is not installed")
 
@@ -39,7 +40,7 @@ def test_pages_have_content_and_a_figure_is_drawn(mini_built, tmp_path):
     assert sum(len(page.images) for page in PdfReader(mini_built.build / "pdf" / "03_exercise_mnist1d.pdf").pages) >= 1
 
 
-@pytest.mark.skipif(not any(shutil.which(c) for c in ("chromium", "chromium-browser", "google-chrome")), reason="no Chromium installed")
+@pytest.mark.skipif(find_chromium() is None, reason="no Chromium on PATH and no WORKBOOK_CHROMIUM")
 def test_chromium_engine_exports_when_forced(mini_built, tmp_path):
     wb = mini_built.copy(tmp_path / "wb")
     shutil.rmtree(wb.build / "pdf")
