@@ -10,7 +10,6 @@ Each returns a dict of the figures it compared, for ``save_results``.
 
 from __future__ import annotations
 
-import copy
 import tempfile
 from pathlib import Path
 from typing import Any, Callable

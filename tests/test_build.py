@@ -5,14 +5,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import nbformat
-import pytest
 from pypdf import PdfReader
 
-from conftest import MINI_NOTEBOOKS, PYTHON, make_notebook, snapshot, stray_temporaries, write_mini_notebooks
+from conftest import MINI_NOTEBOOKS, PYTHON, make_notebook, snapshot, stray_temporaries
 from helpers import paths
 
 

@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 
-import pytest
 from pypdf import PdfReader
 
 from helpers import paths

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from helpers import exercises, paths
+from helpers import paths
 from helpers.exercises import ANSWER_PLACEHOLDER, RegionError, blank_notebook, find_regions, unfilled
 
 

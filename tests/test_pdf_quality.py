@@ -10,8 +10,6 @@ import pytest
 from PIL import Image
 from pypdf import PdfReader
 
-from conftest import Workbook, write_mini_notebooks
-from helpers import paths
 from helpers.export import find_chromium
 
 pytestmark = pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="pdftoppm (poppler-utils) is not installed")
