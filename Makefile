@@ -29,7 +29,6 @@ $(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
 	$(PY) -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
-	$(PY) -m ipykernel install --sys-prefix --name dl2-workbook --display-name "Python 3 (DL II workbook)" >/dev/null
 	$(PY) -m helpers.build configure-lab
 	@touch $(STAMP)
 	@echo "environment ready: $(VENV) (kernel dl2-workbook)"

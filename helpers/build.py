@@ -173,10 +173,10 @@ def load_notebook_json(path: Path) -> dict[str, Any]:
 
 @dataclass
 class Executed:
+    """An executed notebook, ready to export."""
+
     name: str
     path: Path
-    ran: bool  # False when the executed copy was up to date
-    seconds: float = 0.0
 
 
 @dataclass
@@ -305,7 +305,7 @@ def run(options: Options, on_executed: Callable[[Executed], None] | None = None)
         inputs = execution_inputs(name, options, common)
         target = executed_dir() / f"{name}.ipynb"
         if target.exists() and read_json(executed_dir() / f"{name}.inputs.json") == inputs:
-            results[name] = Executed(name, target, ran=False)
+            results[name] = Executed(name, target)
             print(f"  {name}: up to date", flush=True)
             if on_executed:
                 on_executed(results[name])
@@ -335,7 +335,7 @@ def run(options: Options, on_executed: Callable[[Executed], None] | None = None)
                     print(f"  {name}: FAILED", flush=True)
                     continue
                 target = executed_dir() / f"{name}.ipynb"
-                results[name] = Executed(name, target, ran=True, seconds=seconds)
+                results[name] = Executed(name, target)
                 timings[name] = round(seconds, 2)
                 print(f"  {name}: executed in {seconds:.1f} s -> {target}", flush=True)
                 if on_executed:

@@ -85,8 +85,15 @@ def _write_json(target: Path, data: dict[str, Any], merge: bool = False) -> None
     target.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
+def install_kernel(prefix: Path) -> None:
+    """Register this interpreter as the kernel ``paths.KERNEL_NAME`` inside ``prefix``."""
+    from ipykernel.kernelspec import install
+
+    install(kernel_name=paths.KERNEL_NAME, display_name=paths.KERNEL_DISPLAY_NAME, prefix=str(prefix))
+
+
 def configure(prefix: Path | None = None, quiet: bool = False) -> None:
-    """Write the lab, server and kernel settings into the environment prefix."""
+    """Register the workbook kernel and write the lab, server and kernel settings into the environment prefix."""
     prefix = Path(prefix or sys.prefix)
     _write_json(prefix / "share" / "jupyter" / "lab" / "settings" / "overrides.json", LAB_OVERRIDES)
     etc = prefix / "etc" / "jupyter"
@@ -97,6 +104,7 @@ def configure(prefix: Path | None = None, quiet: bool = False) -> None:
     stale = etc / "ipython_kernel_config.json"  # an earlier version wrote it here, where no kernel reads it
     if stale.exists() and stale.read_text(encoding="utf-8").strip() == json.dumps(KERNEL_CONFIG, indent=2):
         stale.unlink()
+    install_kernel(prefix)
     if not quiet:
         print(f"JupyterLab settings written under {prefix}")
 
