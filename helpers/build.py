@@ -252,6 +252,9 @@ def execute(name: str, options: Options, inputs: dict[str, Any]) -> float:
             cwd=str(paths.NOTEBOOKS),
             progress_bar=False,
             execution_timeout=CELL_TIMEOUT_S,
+            # papermill would otherwise rewrite the whole notebook, images included, before and after every
+            # cell: about 0.1 s a cell. It still writes the notebook once at the end, and on a cell's error.
+            request_save_on_cell_execute=False,
         )
     except NoSuchKernel as err:
         tmp.unlink(missing_ok=True)

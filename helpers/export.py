@@ -154,11 +154,17 @@ def template_fingerprint() -> str:
     return file_hash(Path(__file__).read_bytes(), *(f.read_bytes() for f in files if f.is_file()))
 
 
-def _latex_pdf(nb, resources: dict) -> bytes:
+#: xelatex runs per notebook. The workbook template has no table of contents, no cross-references and no
+#: page totals, and the merged submission makes its own bookmarks, so a second pass changes nothing
+#: (tests/test_pdf_quality.py compares the text of one and two passes); nbconvert's default is three.
+LATEX_PASSES = 1
+
+
+def _latex_pdf(nb, resources: dict, passes: int = LATEX_PASSES) -> bytes:
     from nbconvert import PDFExporter
 
     exporter = PDFExporter(config=_exporter_config(), template_name="workbook", extra_template_basedirs=[str(TEMPLATES)])
-    exporter.latex_count = 2  # the template has no cross-references that need a third pass
+    exporter.latex_count = passes
     try:
         body, _ = exporter.from_notebook_node(nb, resources=resources)
     except Exception as err:  # nbconvert.exporters.pdf.LatexFailed and pandoc errors

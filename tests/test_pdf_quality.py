@@ -48,3 +48,22 @@ def test_chromium_engine_exports_when_forced(mini_built, tmp_path):
     assert "PDF engine: Chromium" in result.stdout
     text = "\n".join(p.extract_text() or "" for p in PdfReader(wb.build / "submission.pdf").pages)
     assert "mini-one says hello, ü ß é α β γ" in text and "mini-three done" in text
+
+
+@pytest.mark.skipif(shutil.which("xelatex") is None or shutil.which("pdftotext") is None, reason="needs xelatex and pdftotext")
+def test_one_latex_pass_typesets_what_two_passes_do(mini_built, tmp_path):
+    """The export runs xelatex once (export.LATEX_PASSES); a second pass would only matter for cross-references."""
+    import nbformat
+
+    from helpers import export, paths
+
+    nb = nbformat.read(mini_built.build / "executed" / "02_homework_linear_vs_relu.ipynb", as_version=4)
+    texts = {}
+    for passes in (1, 2):
+        pdf = tmp_path / f"{passes}.pdf"
+        pdf.write_bytes(export._latex_pdf(nb, {"metadata": {"name": "two passes", "path": str(paths.NOTEBOOKS)}}, passes=passes))
+        texts[passes] = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], check=True, capture_output=True, text=True).stdout
+        print(f"{passes} pass(es): {len(PdfReader(pdf).pages)} pages, {len(texts[passes])} characters of text")
+    assert export.LATEX_PASSES == 1
+    assert len(texts[1]) > 200
+    assert texts[1] == texts[2]
