@@ -282,3 +282,40 @@ def test_make_help_lists_every_target():
     out = subprocess.run(["make", "-s", "help"], cwd=paths.ROOT, capture_output=True, text=True).stdout
     for target in ("setup", "data", "run", "check", "pdf", "zip", "blank", "lab", "test", "bench", "clean"):
         assert f"make {target}" in out
+
+
+def test_build_skips_the_slow_iri_grammar_but_still_validates_notebooks():
+    """helpers.build marks rfc3987_syntax absent (2 s of import per process); nbformat must still validate."""
+    code = (
+        "import sys, time\n"
+        "import helpers.build\n"
+        "start = time.perf_counter()\n"
+        "import nbformat\n"
+        "print(f'nbformat imported in {time.perf_counter() - start:.2f} s')\n"
+        "assert sys.modules.get('rfc3987_syntax') is None, 'rfc3987_syntax was imported'\n"
+        "nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('1 + 1')])\n"
+        "nbformat.validate(nb)\n"
+        "nb.cells[0]['execution_count'] = 'not a number'\n"
+        "try:\n"
+        "    nbformat.validate(nb)\n"
+        "except nbformat.ValidationError:\n"
+        "    print('an invalid notebook is still rejected')\n"
+        "else:\n"
+        "    raise SystemExit('an invalid notebook passed validation')\n"
+    )
+    result = subprocess.run([PYTHON, "-c", code], cwd=paths.ROOT, capture_output=True, text=True)
+    print(result.stdout, result.stderr)
+    assert result.returncode == 0, result.stderr
+    assert "still rejected" in result.stdout
+
+
+def test_a_cold_build_starts_the_slowest_notebook_first():
+    from helpers import build
+
+    assert set(build.TYPICAL_SECONDS) == set(paths.NOTEBOOK_NAMES), "every notebook needs a typical time"
+    cold = build.slowest_first(paths.NOTEBOOK_NAMES, {})
+    print("cold order:", cold)
+    assert cold[0] == "03_exercise_mnist1d"
+    measured = build.slowest_first(paths.NOTEBOOK_NAMES, {"01_inclass_pytorch": 99.0, "03_exercise_mnist1d": 50.0})
+    assert measured[:2] == ["01_inclass_pytorch", "03_exercise_mnist1d"]
+    assert build.slowest_first(["new_notebook", *paths.NOTEBOOK_NAMES], {})[-1] == "new_notebook"
