@@ -20,6 +20,7 @@ import numpy as np
 
 PASS_TAG = "[PASS]"
 FAIL_TAG = "[FAIL]"
+NOTE_TAG = "[NOTE]"
 
 
 class CheckFailed(AssertionError):
@@ -107,6 +108,26 @@ def check_shape(name: str, tensor: Any, expected: Sequence[int]) -> bool:
 def check_true(name: str, condition: bool, detail: str) -> bool:
     """Pass when ``condition`` holds; ``detail`` says what was compared."""
     return report(name, bool(condition), detail)
+
+
+def note_within(name: str, value: float, reference: float, tolerance: float, *, hint: str = "") -> bool:
+    """Report how far ``value`` is from ``reference``, without stopping: ``[NOTE] ...``.
+
+    For comparisons that say something about the experiment rather than about
+    the code (our accuracy against a published one: the sums of a GPU or of
+    another seed move it by a few points). Returns whether it is within
+    ``tolerance``; ``hint`` is added when it is not.
+    """
+    value = float(value)
+    ok = bool(np.isfinite(value)) and abs(value - reference) <= tolerance
+    verdict = f"within {_fmt(tolerance)}" if ok else f"OUTSIDE {_fmt(tolerance)}" + (f"; {hint}" if hint else "")
+    note(name, f"{_fmt(value)} vs {_fmt(reference)}, difference {value - reference:+.3g}, {verdict}")
+    return ok
+
+
+def note(name: str, detail: str) -> None:
+    """Print ``[NOTE] name: detail``: a figure worth reading that does not decide PASS or FAIL."""
+    print(f"{NOTE_TAG} {name}: {detail}", flush=True)
 
 
 def centred_difference_grad(f: Callable[[np.ndarray], float], x: Any, eps: float = 1e-6) -> np.ndarray:
