@@ -110,7 +110,7 @@ def check_true(name: str, condition: bool, detail: str) -> bool:
     return report(name, bool(condition), detail)
 
 
-def note_within(name: str, value: float, reference: float, tolerance: float, *, hint: str = "") -> bool:
+def note_within(name: str, value: float, reference: float, tolerance: float, *, reference_name: str = "reference", hint: str = "") -> bool:
     """Report how far ``value`` is from ``reference``, without stopping: ``[NOTE] ...``.
 
     For comparisons that say something about the experiment rather than about
@@ -121,7 +121,7 @@ def note_within(name: str, value: float, reference: float, tolerance: float, *, 
     value = float(value)
     ok = bool(np.isfinite(value)) and abs(value - reference) <= tolerance
     verdict = f"within {_fmt(tolerance)}" if ok else f"OUTSIDE {_fmt(tolerance)}" + (f"; {hint}" if hint else "")
-    note(name, f"{_fmt(value)} vs {_fmt(reference)}, difference {value - reference:+.3g}, {verdict}")
+    note(name, f"{_fmt(value)} vs {reference_name} {_fmt(reference)} ({value - reference:+.3g}), {verdict}")
     return ok
 
 

@@ -311,10 +311,10 @@ def test_problem3_in_full_mode_meets_its_targets(tmp_path, monkeypatch):
 def test_note_within_reports_without_stopping(capsys):
     from helpers import checks
 
-    assert checks.note_within("MLP vs the paper (%)", 64.4, 68, 5) is True
-    assert checks.note_within("MLP vs the paper (%)", 60.2, 68, 5, hint="see the text") is False  # no exception
+    assert checks.note_within("MLP, original", 64.4, 68, 5, reference_name="paper") is True
+    assert checks.note_within("MLP, original", 60.2, 68, 5, reference_name="paper", hint="see the text") is False  # no exception
     lines = capsys.readouterr().out.splitlines()
     print("\n".join(lines))
-    assert lines[0] == "[NOTE] MLP vs the paper (%): 64.4 vs 68, difference -3.6, within 5"
-    assert lines[1] == "[NOTE] MLP vs the paper (%): 60.2 vs 68, difference -7.8, OUTSIDE 5; see the text"
+    assert lines[0] == "[NOTE] MLP, original: 64.4 vs paper 68 (-3.6), within 5"
+    assert lines[1] == "[NOTE] MLP, original: 60.2 vs paper 68 (-7.8), OUTSIDE 5; see the text"
     assert not any(line.startswith("[FAIL]") for line in lines)
