@@ -1,0 +1,1 @@
+"""Tests that need a solution: solved notebooks, mistake injection, reference models."""
