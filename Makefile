@@ -1,5 +1,5 @@
 # Deep Learning II workbook: the menu. `make` alone prints it.
-# Every target is a thin call into Python (`python -m helpers.build ...`), so the
+# Every target is a thin call into Python (`python -m workbook ...`), so the
 # same steps work without make: see README.md, "Without make".
 
 PYTHON ?= python3
@@ -15,12 +15,12 @@ FORCE  ?= 0
 BUILD_FLAGS := --quick=$(QUICK) --seed=$(SEED) --device=$(DEVICE)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup data run pdf check blank zip lab test bench clean
+.PHONY: help setup data run pdf check blank zip lab test test-all bench clean
 
 help: ## show this menu
 	@echo "Deep Learning II workbook. Usage: make <target> [QUICK=1] [SEED=0] [DEVICE=auto|cpu|cuda|mps]"
 	@echo
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-7s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
 
 setup: $(STAMP) ## create .venv from the pinned requirements (no-op when they did not change)
 
@@ -28,8 +28,8 @@ $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed; found " + sys.version.split()[0] + ". Run: make PYTHON=python3.12 (or another 3.11+ interpreter)")'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
-	$(PY) -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
-	$(PY) -m helpers.build configure-lab
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation --config-settings editable_mode=compat -e .
+	$(PY) -m workbook configure-lab
 	@touch $(STAMP)
 	@echo "environment ready: $(VENV) (kernel dl2-workbook)"
 
@@ -37,28 +37,31 @@ data: $(STAMP) ## rebuild data/mnist1d.npz from the mnist1d package and verify i
 	$(PY) -m helpers.data
 
 run: $(STAMP) ## execute the notebooks (only those whose inputs changed) into build/executed/
-	$(PY) -m helpers.build run $(BUILD_FLAGS)
+	$(PY) -m workbook run $(BUILD_FLAGS)
 
 check: $(STAMP) ## pre-submission check: every exercise filled, executed cleanly, every check PASS
-	$(PY) -m helpers.build check $(BUILD_FLAGS)
+	$(PY) -m workbook check $(BUILD_FLAGS)
 
 pdf: $(STAMP) ## run, check and export everything into build/submission.pdf
-	$(PY) -m helpers.build pdf $(BUILD_FLAGS) --strict=$(STRICT)
+	$(PY) -m workbook pdf $(BUILD_FLAGS) --strict=$(STRICT)
 
 zip: $(STAMP) ## build/submission.zip: the PDF, the executed notebooks and SHA-256 checksums
-	$(PY) -m helpers.build zip $(BUILD_FLAGS) --strict=$(STRICT)
+	$(PY) -m workbook zip $(BUILD_FLAGS) --strict=$(STRICT)
 
 blank: $(STAMP) ## instructors: write the student copies (exercises blanked) to build/blank/
-	$(PY) -m helpers.build blank --force=$(FORCE)
+	$(PY) -m workbook blank --force=$(FORCE)
 
 lab: $(STAMP) ## start JupyterLab on 127.0.0.1 with the workbook kernel
-	$(PY) -m helpers.build lab
+	$(PY) -m workbook lab
 
-test: $(STAMP) ## run the test suite
+test: $(STAMP) ## the fast tests (under a minute): units, checks, small builds
+	$(PY) -m pytest -m "not slow and not e2e and not browser"
+
+test-all: $(STAMP) ## every test: adds training, the real notebooks end to end, the browser
 	$(PY) -m pytest
 
 bench: $(STAMP) ## measure build and training speed; writes build/bench.json and build/bench.md
-	$(PY) -m helpers.bench
+	$(PY) -m workbook bench
 
 clean: ## remove build products (never notebooks, data or .venv)
 	$(PYTHON) -c 'import shutil; shutil.rmtree("build", ignore_errors=True)'

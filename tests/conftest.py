@@ -95,9 +95,9 @@ class Workbook:
         return env
 
     def build_cmd(self, *args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-        """Run ``python -m helpers.build ARGS`` against this workbook."""
+        """Run ``python -m workbook ARGS`` against this workbook."""
         return subprocess.run(
-            [PYTHON, "-m", "helpers.build", *args], env=env or self.env(), cwd=paths.ROOT,
+            [PYTHON, "-m", "workbook", *args], env=env or self.env(), cwd=paths.ROOT,
             capture_output=True, text=True, timeout=timeout,
         )
 

@@ -8,21 +8,21 @@ import subprocess
 
 import pytest
 
-from conftest import PYTHON, Workbook, snapshot, stray_temporaries, write_mini_notebooks
+from tests.conftest import PYTHON, Workbook, snapshot, stray_temporaries, write_mini_notebooks
 from helpers import paths
-from helpers.bench import notebook_models
+from workbook.bench import notebook_models
 
 NAME = "03_exercise_mnist1d"  # the mini workbook's notebook with a figure: one kernel, one LaTeX export
 
 
 @pytest.fixture(scope="module")
 def bench_run(tmp_path_factory):
-    """``python -m helpers.bench`` once, with one repeat, in quick mode, on one mini notebook."""
+    """``python -m workbook bench`` once, with one repeat, in quick mode, on one mini notebook."""
     wb = Workbook(tmp_path_factory.mktemp("bench-workbook"))
     write_mini_notebooks(wb.notebooks)
     shutil.copytree(paths.DATA, wb.data)
     notebooks_before = snapshot(wb.notebooks)
-    cmd = [PYTHON, "-m", "helpers.bench", "--repeats=1", "--quick", f"--only={NAME}", "--skip-profile"]
+    cmd = [PYTHON, "-m", "workbook", "bench", "--repeats=1", "--quick", f"--only={NAME}", "--skip-profile"]
     result = subprocess.run(cmd, env=wb.env(), cwd=paths.ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert snapshot(wb.notebooks) == notebooks_before, "the benchmark must work on copies of the notebooks"

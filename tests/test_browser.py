@@ -1,6 +1,6 @@
 """JupyterLab as a student meets it, driven in a real browser (headless Chromium).
 
-The server is started exactly as ``make lab`` starts it (``python -m helpers.lab``,
+The server is started exactly as ``make lab`` starts it (``python -m workbook lab``,
 which writes the workbook's settings into the environment and prints the
 address), on a free loopback port with a random token, in a temporary copy of
 ``notebooks/``. Its Jupyter and IPython home folders are temporary too, so only
@@ -40,7 +40,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from helpers import lab, paths
+from helpers import paths
+from workbook import lab
 
 pytestmark = pytest.mark.browser
 
@@ -174,7 +175,7 @@ def _stop_server(process: subprocess.Popen, runtime_dir: Path) -> list[int]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, request) -> LabServer:
-    """``python -m helpers.lab`` on a free port with a random token, in a copy of the notebooks."""
+    """``python -m workbook lab`` on a free port with a random token, in a copy of the notebooks."""
     _require_chromium()
     base = tmp_path_factory.mktemp("lab")
     root = base / "notebooks"
@@ -196,7 +197,7 @@ def server(tmp_path_factory, request) -> LabServer:
     log = base / "server.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "helpers.lab", f"--port={port}", f"--token={token}", f"--root={root}"],
+            [sys.executable, "-m", "workbook", "lab", f"--port={port}", f"--token={token}", f"--root={root}"],
             cwd=paths.ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, so the finalizer stops it and its children
         )
@@ -211,11 +212,11 @@ def server(tmp_path_factory, request) -> LabServer:
     expected = f"http://127.0.0.1:{port}/lab?token={token}"
     deadline = time.monotonic() + SERVER_START_S
     while expected not in server.log_text():
-        assert process.poll() is None, f"helpers.lab exited with {process.returncode}:\n{server.log_text()}"
+        assert process.poll() is None, f"workbook lab exited with {process.returncode}:\n{server.log_text()}"
         assert time.monotonic() < deadline, f"no address printed within {SERVER_START_S} s:\n{server.log_text()}"
         time.sleep(0.2)
     server.url = expected
-    print(f"\nhelpers.lab printed its address after {time.monotonic() - deadline + SERVER_START_S:.1f} s")
+    print(f"\nworkbook lab printed its address after {time.monotonic() - deadline + SERVER_START_S:.1f} s")
     return server
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import json
 import time
 
 import nbformat
 from pypdf import PdfReader
 
-from conftest import MINI_NOTEBOOKS, PYTHON, make_notebook, snapshot, stray_temporaries
+from tests.conftest import MINI_NOTEBOOKS, PYTHON, make_notebook, snapshot, stray_temporaries
 from helpers import paths
 
 
@@ -62,7 +63,11 @@ def test_rebuild_with_nothing_changed_does_nothing(mini):
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("up to date") == 4, result.stdout  # three notebooks and the submission
     assert "executing" not in result.stdout
-    assert snapshot(mini.build) == before
+    after = snapshot(mini.build)
+    record = json.loads(after.pop("executed/timings.json"))
+    assert json.loads(before.pop("executed/timings.json"))["execute_s"] == record["execute_s"]
+    assert {e["kind"] for e in record["last_build"]["events"]} == {"up_to_date"}  # the record of this build
+    assert after == before
     print(f"no-op rebuild took {elapsed:.2f} s")
 
 
@@ -168,7 +173,7 @@ def test_fault_a_failing_check(mini):
 
 
 def test_fault_an_unfilled_exercise(mini):
-    from helpers.exercises import blank_notebook
+    from workbook.exercises import blank_notebook
 
     before = snapshot(mini.build)
     blank = blank_notebook(MINI_NOTEBOOKS["01_inclass_pytorch"])
@@ -206,7 +211,7 @@ def test_fault_sigint_during_export_then_rerun_recovers(mini):
     # a change to notebook 3 forces its execution and export; interrupt while xelatex runs
     _break_cell(mini, "print('exported after an interruption')")
     proc = subprocess.Popen(
-        [PYTHON, "-m", "helpers.build", "pdf", "--quick=1"], env=mini.env(), cwd=paths.ROOT,
+        [PYTHON, "-m", "workbook", "pdf", "--quick=1"], env=mini.env(), cwd=paths.ROOT,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )
     deadline = time.time() + 120
@@ -285,10 +290,10 @@ def test_make_help_lists_every_target():
 
 
 def test_build_skips_the_slow_iri_grammar_but_still_validates_notebooks():
-    """helpers.build marks rfc3987_syntax absent (2 s of import per process); nbformat must still validate."""
+    """workbook.execute marks rfc3987_syntax absent (2 s of import per process); nbformat must still validate."""
     code = (
         "import sys, time\n"
-        "import helpers.build\n"
+        "import workbook.execute\n"
         "start = time.perf_counter()\n"
         "import nbformat\n"
         "print(f'nbformat imported in {time.perf_counter() - start:.2f} s')\n"
@@ -310,7 +315,7 @@ def test_build_skips_the_slow_iri_grammar_but_still_validates_notebooks():
 
 
 def test_a_cold_build_starts_the_slowest_notebook_first():
-    from helpers import build
+    from workbook import execute as build
 
     assert set(build.TYPICAL_SECONDS) == set(paths.NOTEBOOK_NAMES), "every notebook needs a typical time"
     cold = build.slowest_first(paths.NOTEBOOK_NAMES, {})

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from helpers import paths
-from helpers.exercises import ANSWER_PLACEHOLDER, RegionError, blank_notebook, find_regions, unfilled
+from workbook.exercises import ANSWER_PLACEHOLDER, RegionError, blank_notebook, find_regions, unfilled
 
 
 def nb(*cells):

@@ -10,7 +10,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from helpers import lab, paths
+from helpers import paths
+from workbook import lab
 
 SCHEMAS = Path(sys.prefix) / "share" / "jupyter" / "lab" / "schemas"
 

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from pypdf import PdfReader
 
-from helpers.export import find_chromium
+from workbook.export import find_chromium
 
 pytestmark = pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="pdftoppm (poppler-utils) is not installed")
 
@@ -55,7 +55,8 @@ def test_one_latex_pass_typesets_what_two_passes_do(mini_built, tmp_path):
     """The export runs xelatex once (export.LATEX_PASSES); a second pass would only matter for cross-references."""
     import nbformat
 
-    from helpers import export, paths
+    from helpers import paths
+    from workbook import export
 
     nb = nbformat.read(mini_built.build / "executed" / "02_homework_linear_vs_relu.ipynb", as_version=4)
     texts = {}

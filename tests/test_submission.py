@@ -11,7 +11,8 @@ import pytest
 from jupyter_client.manager import start_new_kernel
 from pypdf import PdfReader
 
-from helpers import exercises, paths
+from helpers import paths
+from workbook import exercises
 
 
 # --- names, cover page, zip -----------------------------------------------------------------------
@@ -162,7 +163,7 @@ def _stream(text):
 
 
 def test_check_finds_gaps_errors_and_failed_checks_all_at_once():
-    from helpers.submission import NotebookStatus, inspect_executed
+    from workbook.check import NotebookStatus, inspect_executed
 
     status = NotebookStatus("nb")
     inspect_executed(_executed(
@@ -180,7 +181,7 @@ def test_check_finds_gaps_errors_and_failed_checks_all_at_once():
 
 
 def test_check_finds_cells_never_executed():
-    from helpers.submission import NotebookStatus, inspect_executed
+    from workbook.check import NotebookStatus, inspect_executed
 
     status = NotebookStatus("nb")
     inspect_executed(_executed(("a = 1", 1, []), ("", None, []), ("b = 2", None, [])), status)
@@ -188,7 +189,7 @@ def test_check_finds_cells_never_executed():
 
 
 def test_a_clean_executed_notebook_has_no_problems():
-    from helpers.submission import NotebookStatus, inspect_executed
+    from workbook.check import NotebookStatus, inspect_executed
 
     status = NotebookStatus("nb")
     inspect_executed(_executed(("a = 1", 1, _stream("[PASS] x: ok\n[PASS] y: ok\n")), ("b = 2", 2, [])), status)

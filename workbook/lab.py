@@ -9,7 +9,7 @@ no build or update prompts.
 ``serve()`` (``make lab``) starts JupyterLab on 127.0.0.1 with a fresh token at
 the notebooks folder, waits until it answers, and prints the address to open.
 Port 8888 is used when free, otherwise a free one is picked; choose one with
-``python -m helpers.lab --port 9000`` or ``WORKBOOK_LAB_PORT=9000 make lab``.
+``python -m workbook lab --port 9000`` or ``WORKBOOK_LAB_PORT=9000 make lab``.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Iterable
 
-from . import paths
+from helpers import paths
 
 DEFAULT_PORT = 8888
 READY_TIMEOUT_S = 180  # a first start on a slow laptop imports a lot
@@ -149,7 +149,7 @@ def choose_port(requested: int | None) -> tuple[int, str]:
         if not port_is_free(requested):
             raise LabError(
                 f"port {requested} is already in use (another JupyterLab or program is running on it).\n"
-                "Fix: stop that program, or choose another port: python -m helpers.lab --port 0 picks a free one."
+                "Fix: stop that program, or choose another port: python -m workbook lab --port 0 picks a free one."
             )
         return requested, ""
     if port_is_free(DEFAULT_PORT):
@@ -206,7 +206,7 @@ def serve(root: Path | None = None, port: int | None = None, token: str | None =
     """Start JupyterLab on 127.0.0.1 with a fresh token at ``root`` (the notebooks folder).
 
     Prints the address once the server answers and runs until Ctrl-C. Returns the
-    exit code for ``python -m helpers.build lab``.
+    exit code for ``python -m workbook lab``.
     """
     try:
         configure(quiet=True)  # an environment set up by an older version gets the current settings
@@ -245,7 +245,7 @@ def serve(root: Path | None = None, port: int | None = None, token: str | None =
 
 
 def main(argv: Iterable[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m helpers.lab", description="Start the workbook's JupyterLab.")
+    parser = argparse.ArgumentParser(prog="python -m workbook lab", description="Start the workbook's JupyterLab.")
     parser.add_argument("--port", type=int, default=None,
                         help=f"port to serve on (default: {DEFAULT_PORT}, or a free one when it is taken; 0: any free port)")
     parser.add_argument("--token", default=None, help="access token (default: a fresh random one)")

@@ -2,13 +2,13 @@
 
 Usage::
 
-    python -m helpers.bench [--repeats N] [--quick] [--only NAME ...] [--changed NAME]
+    python -m workbook bench [--repeats N] [--quick] [--only NAME ...] [--changed NAME]
                             [--skip-cold] [--skip-training] [--skip-profile] [--fresh-setup]
 
 Everything is measured in one run on one machine and written, atomically, to
 ``build/bench.json`` (every figure) and ``build/bench.md`` (the same, readable):
 
-1. **Cold build**: ``make pdf`` (that is ``python -m helpers.build pdf``) from an
+1. **Cold build**: ``make pdf`` (that is ``python -m workbook pdf``) from an
    empty build directory, against the baseline a student would otherwise use,
    ``jupyter nbconvert --execute --to pdf`` on each notebook one after
    another. The two alternate (ours first on even repeats, the baseline first
@@ -51,8 +51,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from . import paths
-from .build import atomic_write, write_json
+from helpers import paths
+
+from .events import notebook_times
+from .iorw import atomic_write, read_json, write_json
 
 #: The targets of the benchmark (issue 8).
 TARGETS = {"cold_ratio": 0.6, "noop_s": 1.0, "best_test_acc": 0.985, "train_time_ratio": 0.4}
@@ -167,7 +169,9 @@ class Workspace:
         self.names = names
         self.quick = quick
         self.code = self.root / "workbook"
-        shutil.copytree(paths.HELPERS, self.code / "helpers", ignore=shutil.ignore_patterns("__pycache__"))
+        for package in ("helpers", "workbook", "instructor"):
+            if (paths.ROOT / package).is_dir():
+                shutil.copytree(paths.ROOT / package, self.code / package, ignore=shutil.ignore_patterns("__pycache__"))
         for name in ("requirements.txt", "pyproject.toml", "Makefile"):
             shutil.copy2(paths.ROOT / name, self.code / name)
         self.notebooks = self.root / "notebooks"  # what our build executes (papermill sets the parameters)
@@ -213,34 +217,41 @@ class Workspace:
 
 def build_command(names: tuple[str, ...], quick: bool) -> list[str]:
     """What ``make pdf`` runs (``--only`` when the benchmark covers a subset of the notebooks)."""
-    cmd = [sys.executable, "-m", "helpers.build", "pdf", f"--quick={int(quick)}", "--seed=0", "--device=auto"]
+    cmd = [sys.executable, "-m", "workbook", "pdf", f"--quick={int(quick)}", "--seed=0", "--device=auto"]
     if set(names) != set(paths.NOTEBOOK_NAMES):
         for name in names:
             cmd.append(f"--only={name}")
     return cmd
 
 
-def executed_notebooks(timed: Timed) -> list[str]:
-    """Names of the notebooks a build run executed (from its ``NAME: executing ...`` lines)."""
-    return [m.group(1) for _, line in timed.lines if (m := re.match(r"\s+(\S+): executing \.\.\.", line))]
+def build_record(build: Path) -> dict[str, Any]:
+    """The events the last build in ``build`` saved (``executed/timings.json``), never its log."""
+    record = (read_json(build / "executed" / "timings.json") or {}).get("last_build")
+    if not record:
+        raise BenchError(f"the build in {build} saved no record of its events (executed/timings.json)")
+    return record
+
+
+def executed_notebooks(build: Path) -> list[str]:
+    """Names of the notebooks the last build in ``build`` executed, from its saved events."""
+    return [e["notebook"] for e in build_record(build)["events"] if e["kind"] == "executed"]
 
 
 def ours_cold(ws: Workspace) -> tuple[dict[str, Any], Path]:
-    """One cold ``make pdf``; per notebook, the seconds from "executing" to its PDF written."""
+    """One cold ``make pdf``; per notebook, the seconds from its start to its PDF written (from the build's events)."""
     build = ws.new_build_dir("ours")
     timed = run_timed(build_command(ws.names, ws.quick), env=ws.env(build), cwd=ws.code, what="cold build (ours)")
+    times = notebook_times(build_record(build))
     per_notebook = {}
     for name in ws.names:
-        started = next((t for t, line in timed.lines if re.match(rf"\s+{re.escape(name)}: executing", line)), None)
-        executed = next(((t, m) for t, line in timed.lines if (m := re.match(rf"\s+{re.escape(name)}: executed in ([0-9.]+) s", line))), None)
-        pdf = build / "pdf" / f"{name}.pdf"
-        if started is None or executed is None or not pdf.exists():
-            raise BenchError(f"cold build (ours): no execution record or PDF for {name}:\n{timed.text[-2000:]}")
-        finished = pdf.stat().st_mtime
+        entry = times.get(name, {})
+        if not {"started_at", "executed_at", "exported_at"} <= set(entry) or not (build / "pdf" / f"{name}.pdf").exists():
+            raise BenchError(f"cold build (ours): no execution record or PDF for {name}: {entry}\n{timed.text[-2000:]}")
         per_notebook[name] = {
-            "seconds": max(finished - started, 0.0),
-            "execute_s": float(executed[1].group(1)),
-            "export_s": max(finished - executed[0], 0.0),  # the export overlaps the next notebook's execution
+            "seconds": entry["exported_at"] - entry["started_at"],
+            "execute_s": entry["execute_s"],
+            "export_s": entry["export_s"],  # the export overlaps the next notebook's execution
+            "exported_at": entry["exported_at"],
         }
     if not (build / "submission.pdf").exists():
         raise BenchError(f"cold build (ours) wrote no submission.pdf:\n{timed.text[-2000:]}")
@@ -313,8 +324,8 @@ def rebuilds(ws: Workspace, build: Path, changed: str, repeats: int, log: Callab
     noop = []
     for r in range(repeats):
         timed = run_timed(cmd, env=ws.env(build), cwd=ws.code, what="no-op rebuild")
-        if executed_notebooks(timed):
-            raise BenchError(f"the no-op rebuild executed {executed_notebooks(timed)}; it should execute nothing:\n{timed.text[-2000:]}")
+        if executed_notebooks(build):
+            raise BenchError(f"the no-op rebuild executed {executed_notebooks(build)}; it should execute nothing:\n{timed.text[-2000:]}")
         noop.append(timed.seconds)
         log(f"  no-op rebuild {r + 1}/{repeats}: {timed.seconds:.2f} s")
     one_changed, reexecuted = [], []
@@ -324,7 +335,7 @@ def rebuilds(ws: Workspace, build: Path, changed: str, repeats: int, log: Callab
         nb.cells.append(nbformat.v4.new_markdown_cell(f"An edit made by the benchmark ({r + 1})."))
         nbformat.write(nb, path)
         timed = run_timed(cmd, env=ws.env(build), cwd=ws.code, what="rebuild after one edit")
-        reexecuted = executed_notebooks(timed)
+        reexecuted = executed_notebooks(build)
         if reexecuted != [changed]:
             raise BenchError(f"after editing {changed} the rebuild executed {reexecuted}; it should execute only {changed}:\n{timed.text[-2000:]}")
         one_changed.append(timed.seconds)
@@ -381,9 +392,9 @@ def training(repeats: int, quick: bool, device_name: str, seed: int, log: Callab
 
     if threads:
         torch.set_num_threads(threads)
-    from . import mnist1d
-    from .data import load_mnist1d
-    from .runtime import pick_device
+    from helpers import mnist1d
+    from helpers.data import load_mnist1d
+    from helpers.runtime import pick_device
 
     device = pick_device(device_name)
     data = load_mnist1d()
@@ -585,7 +596,7 @@ def markdown(report: dict[str, Any]) -> str:
         lines += [f"From `git clone` (commit {fs['commit'][:10]}) without `.venv` to a finished `make pdf`: {fs['total_s']:.0f} s{setup}. "
                   "TeX is not included (a system prerequisite); pip downloads count unless they were cached.", ""]
     else:
-        lines += ["Not measured in this run (`python -m helpers.bench --fresh-setup` measures it; it takes minutes).", ""]
+        lines += ["Not measured in this run (`python -m workbook bench --fresh-setup` measures it; it takes minutes).", ""]
     return "\n".join(lines)
 
 
@@ -593,7 +604,7 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def parse_args(argv: Iterable[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m helpers.bench", description="Measure how fast the workbook builds and trains, against its baselines.")
+    parser = argparse.ArgumentParser(prog="python -m workbook bench", description="Measure how fast the workbook builds and trains, against its baselines.")
     parser.add_argument("--repeats", type=int, default=3, help="alternating runs of each measurement (medians are reported; default 3)")
     parser.add_argument("--quick", action="store_true", help="smoke run: notebooks in quick mode, a few training steps (figures meaningless)")
     parser.add_argument("--only", action="append", choices=paths.NOTEBOOK_NAMES, help="benchmark only this notebook (repeatable)")

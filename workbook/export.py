@@ -3,7 +3,7 @@
 Two engines, chosen by :func:`choose_engine`:
 
 - ``latex``: nbconvert's LaTeX exporter run through xelatex (needs ``xelatex``
-  and ``pandoc``). The workbook's template (``helpers/templates/workbook``)
+  and ``pandoc``). The workbook's template (``workbook/templates/workbook``)
   sets fonts that cover accented and Greek letters and wraps long code lines.
 - ``chromium``: nbconvert's HTML exporter, printed to PDF by a system
   Chromium driven with playwright (used when there is no TeX).
@@ -25,7 +25,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from . import paths
+from helpers import paths
+
+from .errors import ExportError
+from .iorw import atomic_write, content_hash, read_json, write_json
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 FONT_FILES = (  # fonts whose glyphs the LaTeX template uses when they exist
@@ -43,10 +46,6 @@ Fix, for your system:
   conda:         conda install -c conda-forge pandoc texlive-core
   or a browser:  sudo apt-get install chromium (any Chromium or Chrome on PATH works)
 then run the build again."""
-
-
-class ExportError(RuntimeError):
-    """A notebook could not be exported to PDF."""
 
 
 @dataclass(frozen=True)
@@ -148,10 +147,8 @@ def _exporter_config():
 
 
 def template_fingerprint() -> str:
-    from .build import file_hash
-
     files = sorted(TEMPLATES.rglob("*"))
-    return file_hash(Path(__file__).read_bytes(), *(f.read_bytes() for f in files if f.is_file()))
+    return content_hash(Path(__file__).read_bytes(), *(f.read_bytes() for f in files if f.is_file()))
 
 
 #: xelatex runs per notebook. The workbook template has no table of contents, no cross-references and no
@@ -192,21 +189,21 @@ def _chromium_pdf(nb, resources: dict, executable: str) -> bytes:
                 browser.close()
 
 
-def export_notebook(executed: Path, engine: str, metadata: dict) -> Path:
+def export_notebook(executed: Path, engine: str, metadata: dict) -> tuple[Path, bool]:
     """Export one executed notebook to ``build/pdf/<name>.pdf``; skipped when nothing changed.
+
+    Returns the PDF's path and whether it was written now (False: it was up to date).
 
     ``metadata`` (title, authors) goes into the notebook's metadata for the
     template. Runs in a worker process, so it may change the working directory.
     """
-    from .build import atomic_write, file_hash, read_json, write_json
-
     name = executed.stem
     out_dir = paths.build_dir() / "pdf"
     target = out_dir / f"{name}.pdf"
     stamp = out_dir / f"{name}.inputs.json"
-    inputs = {"notebook": file_hash(executed.read_bytes()), "engine": engine, "template": template_fingerprint(), "metadata": metadata}
+    inputs = {"notebook": content_hash(executed.read_bytes()), "engine": engine, "template": template_fingerprint(), "metadata": metadata}
     if target.exists() and read_json(stamp) == inputs:
-        return target
+        return target, False
 
     import nbformat
 
@@ -221,7 +218,7 @@ def export_notebook(executed: Path, engine: str, metadata: dict) -> Path:
         body = _chromium_pdf(nb, resources, find_chromium() or "chromium")
     atomic_write(target, lambda tmp: tmp.write_bytes(body))
     write_json(stamp, inputs)
-    return target
+    return target, True
 
 
 def notebook_title(executed: Path) -> str:

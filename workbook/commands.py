@@ -1,0 +1,145 @@
+"""The build's commands, each a straight pipeline: execute -> check -> export -> merge.
+
+``run`` executes; ``check`` executes and checks; ``pdf`` executes, checks,
+exports each notebook as soon as it has executed, and merges the submission;
+``zip`` adds the zip; ``blank`` writes the student copies. Every command takes
+:class:`~workbook.options.Options` and a :class:`~workbook.events.Reporter`,
+and raises a :class:`~workbook.errors.WorkbookError` that says what to fix.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import tempfile
+import time
+from concurrent.futures import Future, ProcessPoolExecutor
+from pathlib import Path
+
+from helpers import paths
+
+from . import check, execute, export, submission
+from .errors import BuildError
+from .events import Event, Reporter
+from .iorw import read_json, write_json
+from .options import Options
+
+
+def check_environment() -> None:
+    """Fail with one clear message when the environment lacks a package the build needs."""
+    def importable(name: str) -> bool:
+        try:
+            return importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):
+            return False
+
+    missing = [name for name in execute.REQUIRED_MODULES if not importable(name)]
+    if missing:
+        raise BuildError(
+            f"the environment is missing the package(s) {', '.join(missing)} (Python: {sys.executable}).\n"
+            "Fix: run `make setup` (or delete .venv/.installed and run it) to install the pinned requirements."
+        )
+
+
+def check_build_dir_writable(build: Path) -> None:
+    try:
+        build.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=build, prefix=".write-test.", delete=True)
+        probe.close()
+    except OSError as err:
+        raise BuildError(
+            f"cannot write to the build directory {build}: {err.strerror}.\n"
+            f"Fix: make it writable (`chmod -R u+w {build}`) or build elsewhere with WORKBOOK_BUILD_DIR=/some/writable/dir."
+        ) from err
+
+
+def save_record(command: str, options: Options, reporter: Reporter) -> None:
+    """Keep this build's events beside the execution times (``build/executed/timings.json``)."""
+    path = execute.timings_path()
+    record = read_json(path)
+    record = record if isinstance(record, dict) else {}
+    record["last_build"] = {"command": command, "parameters": options.parameters, **reporter.record()}
+    write_json(path, record)
+
+
+def _failure_details(failures: list[execute.ExecutionFailure]) -> str:
+    return "".join(f.message + "\n\n" for f in failures)
+
+
+def cmd_run(options: Options, reporter: Reporter) -> None:
+    reporter.line(f"executing notebooks (quick={options.quick}, seed={options.seed}, device={options.device}) "
+                  f"into {execute.executed_dir()}")
+    _, failures = execute.run(options, reporter)
+    if failures:
+        raise BuildError("\n\n".join(f.message for f in failures))
+
+
+def cmd_check(options: Options, reporter: Reporter) -> check.Report:
+    _, failures = execute.run(options, reporter)
+    report = check.check_notebooks(options.notebooks, failures)
+    reporter.line(report.table())
+    if not report.ok:
+        raise BuildError(_failure_details(failures) + report.summary())
+    return report
+
+
+def _timed_export(executed: Path, engine: str, metadata: dict) -> tuple[Path, float | None]:
+    """Export in a worker; the seconds it took, or None when the PDF was up to date."""
+    start = time.perf_counter()
+    target, written = export.export_notebook(executed, engine, metadata)
+    return target, (time.perf_counter() - start) if written else None
+
+
+def cmd_pdf(options: Options, reporter: Reporter) -> Path:
+    engine = export.choose_engine()  # fail before any work when no PDF engine exists
+    reporter.line(f"PDF engine: {engine.description}")
+    config = submission.load_config(strict=options.strict)
+    pool = ProcessPoolExecutor(max_workers=2)
+    exports: dict[str, Future] = {}
+
+    def start_export(result: execute.Executed) -> None:  # export a notebook while the next one executes
+        future = pool.submit(_timed_export, result.path, engine.name, config.metadata())
+
+        def done(f: Future, name: str = result.name) -> None:
+            if f.exception() is None:
+                if f.result()[1] is not None:  # an up-to-date PDF was reported with its notebook
+                    reporter(Event("exported", name, seconds=round(f.result()[1], 3)))
+            else:
+                reporter(Event("export_failed", name, message=str(f.exception()).splitlines()[0]))
+
+        future.add_done_callback(done)
+        exports[result.name] = future
+
+    try:
+        _, failures = execute.run(options, reporter, on_executed=start_export)
+        report = check.check_notebooks(options.notebooks, failures)
+        reporter.line(report.table())
+        if not report.ok:
+            raise BuildError(_failure_details(failures) + report.summary() + submission.stale_note())
+        pdfs = []
+        for name in options.notebooks:
+            try:
+                pdfs.append(exports[name].result()[0])
+            except export.ExportError as err:
+                raise BuildError(str(err) + submission.stale_note()) from err
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    target = submission.merge(pdfs, config, report)
+    reporter.line(f"submission written: {target}")
+    return target
+
+
+def cmd_zip(options: Options, reporter: Reporter) -> None:
+    pdf = cmd_pdf(options, reporter)
+    target = submission.make_zip(pdf, [execute.executed_dir() / f"{n}.ipynb" for n in options.notebooks])
+    reporter.line(f"zip written: {target}")
+
+
+def cmd_blank(options: Options, reporter: Reporter) -> None:
+    from .blank import write_blanks
+
+    for target in write_blanks(force=options.force):
+        reporter.line(f"  blank copy: {target}")
+
+
+COMMANDS = {"run": cmd_run, "check": cmd_check, "pdf": cmd_pdf, "zip": cmd_zip, "blank": cmd_blank}
