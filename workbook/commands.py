@@ -16,7 +16,6 @@ import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 
-from helpers import paths
 
 from . import check, execute, export, submission
 from .errors import BuildError

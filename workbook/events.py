@@ -128,7 +128,7 @@ class Reporter:
         elif event.kind == "failed":
             bar.set_postfix_str("FAILED")
         elif event.kind == "exported":
-            bar.set_postfix_str(f"executed, PDF written")
+            bar.set_postfix_str("executed, PDF written")
         elif event.kind == "export_failed":
             bar.set_postfix_str("PDF export FAILED")
 
