@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import subprocess
-import json
 import time
 
 import nbformat
+import pytest
 from pypdf import PdfReader
 
 from tests.conftest import MINI_NOTEBOOKS, PYTHON, make_notebook, snapshot, stray_temporaries
@@ -324,3 +326,27 @@ def test_a_cold_build_starts_the_slowest_notebook_first():
     measured = build.slowest_first(paths.NOTEBOOK_NAMES, {"01_inclass_pytorch": 99.0, "03_exercise_mnist1d": 50.0})
     assert measured[:2] == ["01_inclass_pytorch", "03_exercise_mnist1d"]
     assert build.slowest_first(["new_notebook", *paths.NOTEBOOK_NAMES], {})[-1] == "new_notebook"
+
+
+@pytest.mark.slow
+def test_a_change_to_the_build_tool_reexecutes_nothing_but_a_change_to_helpers_does(mini, tmp_path):
+    """The fingerprint covers what a notebook can import (helpers, data, pins), not the build tool."""
+    code = tmp_path / "code"
+    for package in ("helpers", "workbook"):
+        shutil.copytree(paths.ROOT / package, code / package, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy2(paths.REQUIREMENTS, code / "requirements.txt")
+    env = mini.env(PYTHONPATH=str(code))
+
+    def build() -> str:
+        result = subprocess.run([PYTHON, "-m", "workbook", "run", "--quick=1"], env=env, cwd=code,
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout
+
+    build()  # the copied code's own first build
+    with open(code / "workbook" / "commands.py", "a", encoding="utf-8") as fh:
+        fh.write("\n# an edit to the build tool\n")
+    assert "executed in" not in build()
+    with open(code / "helpers" / "checks.py", "a", encoding="utf-8") as fh:
+        fh.write("\n# an edit to the notebooks' library\n")
+    assert build().count("executed in") == 3
