@@ -1,30 +1,38 @@
 """Checks for the exercises of Problem 1 (the in-class PyTorch introduction).
 
 Each ``check_*`` takes the student's function or class, runs it on a small
-fixed input (fixed seed), compares the result against a reference (a loop,
-autograd, finite differences, ``torch.linalg.lstsq``, the loop in
-``helpers.training``) and prints ``[PASS]``/``[FAIL]`` lines through
-:mod:`helpers.checks`, raising :class:`helpers.checks.CheckFailed` on FAIL.
-Each returns a dict of the figures it compared, for ``save_results``.
+fixed input and compares the result with an independent computation
+(autograd, centred finite differences, ``torch.linalg.lstsq``) or with values
+recorded from a correct solution on that same input (the ``RECORDED_*``
+constants below; the inputs are written out here or come from fixed
+formulas, so they are the same on every machine). Each prints
+``[PASS]``/``[FAIL]`` lines through :mod:`helpers.checks`, raises
+:class:`helpers.checks.CheckFailed` on FAIL, and returns a dict of the figures
+it compared, for ``save_results``.
+
+Also here: the synthetic data of section 3 (``linear_data``, ``lstsq_with_bias``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
 import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, TensorDataset
 
 from . import checks
-from .training import train_epoch as reference_train_epoch
 
 
 def _dtype_name(value: Any) -> str:
-    return str(getattr(value, "dtype", type(value).__name__)).removeprefix("torch.")
+    """``float32`` for a float32 tensor, array or the dtype itself; the type's name otherwise."""
+    dtype = value if isinstance(value, torch.dtype) else getattr(value, "dtype", None)
+    return str(dtype).removeprefix("torch.") if dtype is not None else type(value).__name__
 
 
 def _generator(seed: int) -> torch.Generator:
@@ -35,61 +43,84 @@ def _call(name: str, fn: Callable, *args: Any, **kwargs: Any) -> Any:
     """Run the student's code; an exception becomes a FAIL line naming it (then raises)."""
     try:
         return fn(*args, **kwargs)
-    except NotImplementedError:
+    except NotImplementedError as err:
+        if str(err).startswith("Problem "):  # an exercise not done yet: say which
+            raise
+        message = str(err).splitlines()[0] if str(err) else ""
+        checks.report(name, False, f"raised NotImplementedError: {message[:160]}")
+    except checks.CheckFailed:
         raise
     except Exception as err:  # the error itself is the most useful feedback
         message = str(err).splitlines()[0] if str(err) else ""
         checks.report(name, False, f"raised {type(err).__name__}: {message[:160]}")
 
 
+def _no_graph(value: Any) -> bool:
+    """True for a plain number or a tensor that records no graph."""
+    return not (torch.is_tensor(value) and value.requires_grad)
+
+
 # --- 1.1 broadcasting ---------------------------------------------------------------------------
 
+#: The fixed input of check 1.1: A (5, 3) and B (4, 3), small integers (exact in float64).
+PAIRWISE_A = ((0, 1, 2), (3, -1, 0), (-2, 2, 1), (1, 1, -3), (2, 0, 2))
+PAIRWISE_B = ((1, 0, 0), (-1, 2, 2), (0, -3, 1), (2, 2, -1))
+#: The squared distances between the rows of PAIRWISE_A and PAIRWISE_B (recorded).
+RECORDED_PAIRWISE = (
+    (6, 2, 17, 14),
+    (5, 29, 14, 11),
+    (14, 2, 29, 20),
+    (10, 30, 33, 6),
+    (5, 13, 14, 13),
+)
 
-def reference_pairwise_sq_dists(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
-    """Loop reference: out[i, j] = sum_d (A[i, d] - B[j, d])^2. A: (N, D), B: (M, D) -> (N, M)."""
-    out = torch.empty(len(A), len(B), dtype=A.dtype)
-    for i in range(len(A)):
-        for j in range(len(B)):
-            out[i, j] = ((A[i] - B[j]) ** 2).sum()
-    return out
 
+def check_pairwise_sq_dists(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+                            ) -> dict[str, float]:
+    """``fn(A, B)`` for A (N, D), B (M, D) with N != M must return the (N, M) squared distances.
 
-def check_pairwise_sq_dists(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> dict[str, float]:
-    """``fn(A, B)`` must return the (N, M) squared distances for A (N, D) and B (M, D), N != M."""
-    g = _generator(11)
-    A = torch.randn(5, 3, generator=g, dtype=torch.float64)
-    B = torch.randn(4, 3, generator=g, dtype=torch.float64)
-    out = _call("1.1 pairwise_sq_dists", fn, A, B)
+    Compared exactly with the recorded values on the fixed input (float64).
+    """
+    A = torch.tensor(PAIRWISE_A, dtype=torch.float64)
+    B = torch.tensor(PAIRWISE_B, dtype=torch.float64)
+    out = _call("1.1 pairwise_sq_dists", fn, A.clone(), B.clone())
     checks.check_shape("1.1 shape", out, (5, 4))
-    expected = reference_pairwise_sq_dists(A, B)
-    checks.check_close("1.1 vs a double loop", out, expected, atol=1e-10)
+    expected = torch.tensor(RECORDED_PAIRWISE, dtype=torch.float64)
+    checks.check_close("1.1 vs recorded distances", out, expected, atol=1e-10)
     return {"pairwise_max_abs_error": float((torch.as_tensor(out) - expected).abs().max())}
 
 
 # --- 1.2 a gradient by hand ---------------------------------------------------------------------
 
 
-def least_squares_loss(w: torch.Tensor, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """L(w) = 1/2 sum_n (w^T x_n - y_n)^2 (the loss of Problem 2). w: (D,), X: (N, D), y: (N,) -> 0-d."""
+def _least_squares_loss(w: torch.Tensor, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """L(w) = 1/2 sum_n (w^T x_n - y_n)^2. w: (D,), X: (N, D), y: (N,) -> 0-d."""
     return 0.5 * ((X @ w - y) ** 2).sum()
 
 
-def check_least_squares_grad(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]) -> dict[str, float]:
-    """``fn(w, X, y)`` must return dL/dw of :func:`least_squares_loss`, shape (D,).
+def check_least_squares_grad(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+                             ) -> dict[str, float]:
+    """``fn(w, X, y)`` must return dL/dw of L(w) = 1/2 ||X w - y||^2, shape (D,).
 
-    Compared with autograd and with centred finite differences, both in float64.
+    ``fn`` runs with autograd switched off (``torch.no_grad``): the formula is
+    the exercise. Compared with autograd and with centred finite differences,
+    both in float64, on a 20 x 4 input (N != D, so a missing transpose shows).
     """
     g = _generator(12)
     X = torch.randn(20, 4, generator=g, dtype=torch.float64)
     y = torch.randn(20, generator=g, dtype=torch.float64)
     w = torch.randn(4, generator=g, dtype=torch.float64)
-    grad = _call("1.2 least_squares_grad", fn, w.clone(), X, y)
+    with torch.no_grad():
+        grad = _call("1.2 least_squares_grad (runs without autograd)", fn, w.clone(), X, y)
     checks.check_shape("1.2 shape", grad, (4,))
     w_auto = w.clone().requires_grad_(True)
-    least_squares_loss(w_auto, X, y).backward()
+    _least_squares_loss(w_auto, X, y).backward()
     auto_err = checks.max_rel_error(grad, w_auto.grad)
     checks.check_rel_error("1.2 vs autograd", grad, w_auto.grad, 1e-10)
-    f = lambda v: float(least_squares_loss(torch.as_tensor(v), X, y))  # noqa: E731
+
+    def f(v: np.ndarray) -> float:
+        return float(_least_squares_loss(torch.as_tensor(v), X, y))
+
     fd = checks.centred_difference_grad(f, w, eps=1e-6)
     fd_err = checks.max_rel_error(grad, fd)
     checks.check_rel_error("1.2 vs centred differences", grad, fd, 1e-7)
@@ -99,8 +130,12 @@ def check_least_squares_grad(fn: Callable[[torch.Tensor, torch.Tensor, torch.Ten
 # --- 1.3 linear regression by gradient descent --------------------------------------------------
 
 
-def linear_data(n: int = 200, d: int = 3, noise: float = 0.1, seed: int = 13) -> tuple[torch.Tensor, torch.Tensor]:
-    """Synthetic regression data y = X w_true + b_true + noise. Returns X (n, d), y (n,), float32."""
+def linear_data(n: int = 200, d: int = 3, noise: float = 0.1, seed: int = 13
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Synthetic data y = X w_true + 0.5 + noise, w_true = (1, -2, 3, ...).
+
+    Returns X (n, d) and y (n,), float32.
+    """
     g = _generator(seed)
     X = torch.randn(n, d, generator=g)
     w_true = torch.arange(1, d + 1, dtype=torch.float32) * torch.tensor([1.0, -1.0] * d)[:d]
@@ -115,16 +150,42 @@ def lstsq_with_bias(X: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, tor
     return sol[:-1], sol[-1]
 
 
-def check_linear_gd(fn: Callable[..., Any], *, lr: float = 0.1, num_steps: int = 300, atol: float = 1e-3) -> dict[str, float]:
-    """``fn(X, y, lr, num_steps)`` must return (w, b, losses) from gradient descent on the mean squared error.
+#: Check 1.3 runs 300 steps with learning rate 0.1 on ``linear_data()``.
+GD_LR, GD_STEPS = 0.1, 300
+#: losses[k] of a correct solution on that input, for a few steps k (recorded; float32 training).
+RECORDED_GD_LOSSES = {0: 15.6990738, 1: 9.53436184, 2: 5.81053114, 10: 0.133510917,
+                      100: 0.00937839039}
 
-    Passes when w and b agree with the closed-form least-squares solution to ``atol``.
+
+def check_linear_gd(fn: Callable[..., Any], *, atol: float = 1e-3) -> dict[str, float]:
+    """``fn(X, y, lr, num_steps)`` must return (w, b, losses) of gradient descent on the MSE.
+
+    Gradient descent starts at w = 0, b = 0; ``losses[k]`` is the mean squared
+    error at the weights after k steps (before step k + 1), a plain number.
+    Checks: one loss per step; the losses as recorded for a few steps (relative
+    error 1e-4: float32 sums differ in the last bits between machines); the
+    losses never increase (this step size is below 2 / the largest curvature);
+    (w, b) within ``atol`` of the closed-form solution ``torch.linalg.lstsq``.
     """
     X, y = linear_data()
-    w, b, losses = _call("1.3 fit_linear_gd", fn, X, y, lr, num_steps)
+    w, b, losses = _call("1.3 fit_linear_gd", fn, X, y, GD_LR, GD_STEPS)
+    checks.check_equal("1.3 one loss per step", len(losses), GD_STEPS)
+    plain = all(isinstance(v, (int, float)) or (torch.is_tensor(v) and v.numel() == 1
+                                                  and _no_graph(v)) for v in losses)
+    checks.check_true("1.3 losses are plain numbers", plain,
+                      f"first entry is {type(losses[0]).__name__}"
+                      + ("" if plain else " holding a graph: append loss.item()"))
+    values = np.array([float(v) for v in losses])
+    steps = sorted(RECORDED_GD_LOSSES)
+    recorded = np.array([RECORDED_GD_LOSSES[k] for k in steps])
+    checks.check_rel_error(f"1.3 losses at steps {steps} vs recorded", values[steps],
+                           recorded, 1e-4)
+    rises = float(np.max(np.diff(values))) if len(values) > 1 else 0.0
+    checks.check_less("1.3 losses never increase", rises, 1e-6,
+                      what="largest rise between steps")
     w_ls, b_ls = lstsq_with_bias(X, y)
-    checks.check_equal("1.3 one loss per step", len(losses), num_steps)
-    theta = torch.cat([torch.as_tensor(w).double().ravel(), torch.as_tensor(b).double().reshape(1)])
+    theta = torch.cat([torch.as_tensor(w).detach().double().ravel(),
+                       torch.as_tensor(b).detach().double().reshape(-1)])
     theta_ls = torch.cat([w_ls, b_ls.reshape(1)])
     checks.check_close("1.3 (w, b) vs lstsq", theta, theta_ls, atol=atol)
     return {"linear_gd_max_abs_error": float((theta - theta_ls).abs().max())}
@@ -132,36 +193,128 @@ def check_linear_gd(fn: Callable[..., Any], *, lr: float = 0.1, num_steps: int =
 
 # --- 1.4 nn.Module ------------------------------------------------------------------------------
 
-
-def mlp_param_count(n_in: int, n_hidden: int, n_out: int) -> int:
-    """Trainable scalars of Linear(n_in, h) -> Linear(h, h) -> Linear(h, n_out), with biases."""
-    return (n_in + 1) * n_hidden + (n_hidden + 1) * n_hidden + (n_hidden + 1) * n_out
+#: Sizes of the small MLP of check 1.4 (all different, so each layer's place shows).
+MLP_SIZES = {"n_in": 5, "n_hidden": 4, "n_out": 3, "batch": 6}
 
 
-def check_mlp(mlp_class: type, *, n_in: int = 40, n_hidden: int = 32, n_out: int = 10, p_drop: float = 0.5) -> dict[str, float]:
-    """``mlp_class(n_in, n_hidden, n_out, p_drop)`` with layers ``fc1, fc2, fc3`` must compute
-    fc3(drop(relu(fc2(drop(relu(fc1(x))))))).
+def _dyadic(shape: tuple[int, ...], salt: int, scale: int) -> torch.Tensor:
+    """Fixed float64 entries (k - 8) / scale, k = (7 i + 3 j + salt) mod 17 (exact in float64)."""
+    i, j = np.indices(shape)
+    return torch.tensor(((7 * i + 3 * j + salt) % 17 - 8) / scale, dtype=torch.float64)
 
-    Compared in eval mode with the same computation written as ``nn.Sequential``
-    sharing its weights; in train mode dropout must make two passes differ.
+
+def mlp_check_input() -> torch.Tensor:
+    """The fixed (6, 5) float64 input of check 1.4."""
+    return _dyadic((MLP_SIZES["batch"], MLP_SIZES["n_in"]), salt=0, scale=4)
+
+
+def set_mlp_check_weights(net: nn.Module) -> nn.Module:
+    """Make ``net`` float64 and give fc1, fc2, fc3 fixed dyadic weights; returns ``net``."""
+    net.double()
+    with torch.no_grad():
+        for salt, layer in enumerate((net.fc1, net.fc2, net.fc3)):
+            layer.weight.copy_(_dyadic(tuple(layer.weight.shape), salt=2 * salt, scale=8))
+            layer.bias.copy_(_dyadic((1, layer.bias.shape[0]), salt=2 * salt + 1, scale=8)[0])
+    return net
+
+
+def dropout_check_mask() -> torch.Tensor:
+    """The fixed (6, 4) mask of check 1.4's stand-in dropout: 0 or 2 (= 1 / (1 - 0.5))."""
+    i, j = np.indices((MLP_SIZES["batch"], MLP_SIZES["n_hidden"]))
+    return torch.tensor(2.0 * ((i + 2 * j + 2) % 3 != 0), dtype=torch.float64)
+
+
+class FixedDropout(nn.Module):
+    """Stand-in for ``nn.Dropout(0.5)`` in check 1.4: in training mode it multiplies by
+    :func:`dropout_check_mask` (a fixed pattern instead of a random one), in eval mode
+    it passes its input on. It records the shape of every input it sees.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[tuple[int, ...]] = []
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        self.seen.append(tuple(h.shape))
+        mask = dropout_check_mask()
+        if not self.training or tuple(h.shape) != tuple(mask.shape):
+            return h
+        return h * mask
+
+
+#: Outputs (6, 3) of a correct MLP on mlp_check_input() with set_mlp_check_weights (recorded).
+RECORDED_MLP_EVAL = (
+    (1.5419921875, -3.9326171875, 0.537109375),
+    (0.2705078125, 0.1064453125, 0.091796875),
+    (0.7685546875, 0.853515625, -0.60546875),
+    (2.1083984375, -3.5615234375, 1.044921875),
+    (0.0576171875, -0.349609375, 0.48828125),
+    (1.68359375, -3.83984375, 0.6640625),
+)
+#: The same in training mode, with FixedDropout in place of nn.Dropout (recorded).
+RECORDED_MLP_TRAIN = (
+    (3.98046875, -4.35546875, 2.1171875),
+    (-1.203125, 4.96875, -2.9375),
+    (5.171875, -5.546875, 2.59375),
+    (7.32421875, -7.7421875, 3.22265625),
+    (-0.50390625, 0.7734375, -0.140625),
+    (7.171875, -14.484375, 1.3125),
+)
+
+
+def _linear_param_count(n_in: int, n_out: int) -> int:
+    return (n_in + 1) * n_out  # weights and biases
+
+
+def check_mlp(mlp_class: type, *, n_in: int = 40, n_hidden: int = 32, n_out: int = 10,
+              p_drop: float = 0.5) -> dict[str, float]:
+    """``mlp_class(n_in, n_hidden, n_out, p_drop)``, with the layers ``fc1, fc2, fc3`` and
+    ``drop`` of the notebook's ``__init__``, must compute the forward pass the
+    notebook describes.
+
+    Checks: the parameter count; on a small float64 copy with fixed weights,
+    the outputs in eval mode and in training mode (with ``drop`` replaced by
+    :class:`FixedDropout`) against recorded values; where dropout was applied;
+    that the full-size model is not affine; and that real dropout makes two
+    training-mode passes differ.
     """
     torch.manual_seed(14)
-    net = mlp_class(n_in, n_hidden, n_out, p_drop)
-    checks.check_param_count("1.4 parameter count", net, mlp_param_count(n_in, n_hidden, n_out))
-    reference = nn.Sequential(net.fc1, nn.ReLU(), nn.Dropout(p_drop), net.fc2, nn.ReLU(), nn.Dropout(p_drop), net.fc3)
+    net = _call("1.4 MLP(...)", mlp_class, n_in, n_hidden, n_out, p_drop)
+    expected_params = (_linear_param_count(n_in, n_hidden) + _linear_param_count(n_hidden, n_hidden)
+                       + _linear_param_count(n_hidden, n_out))
+    checks.check_param_count("1.4 parameter count", net, expected_params)
     x = torch.randn(8, n_in, generator=_generator(14))
     net.eval()
-    reference.eval()
     with torch.no_grad():
-        out = _call("1.4 MLP.forward", net, x)
-        expected = reference(x)
-    checks.check_close("1.4 vs nn.Sequential, eval mode", out, expected, atol=1e-6)
+        checks.check_shape("1.4 output shape", _call("1.4 MLP.forward", net, x), (8, n_out))
     checks.check_nonlinear("1.4 not affine", net, x[:4], x[4:])
     net.train()
     with torch.no_grad():
         first, second = net(x), net(x)
     gap = float((first - second).abs().max())
     checks.check_greater("1.4 dropout in train mode", gap, 0.0, what="max |pass 1 - pass 2|")
+
+    sizes = MLP_SIZES
+    small = set_mlp_check_weights(mlp_class(sizes["n_in"], sizes["n_hidden"], sizes["n_out"], 0.5))
+    small.drop = FixedDropout()
+    x_small = mlp_check_input()
+    small.eval()
+    with torch.no_grad():
+        out_eval = _call("1.4 MLP.forward", small, x_small)
+    checks.check_close("1.4 eval mode vs recorded outputs", out_eval,
+                       torch.tensor(RECORDED_MLP_EVAL), atol=1e-12)
+    small.drop.seen.clear()
+    small.train()
+    with torch.no_grad():
+        out_train = _call("1.4 MLP.forward", small, x_small)
+    hidden = (sizes["batch"], sizes["n_hidden"])
+    seen = small.drop.seen
+    placed = seen == [hidden, hidden]
+    checks.check_true("1.4 dropout after each hidden layer", placed,
+                      f"self.drop applied to inputs of shapes {seen}"
+                      + ("" if placed else f"; expected the two hidden layers' {[hidden, hidden]}"))
+    checks.check_close("1.4 train mode (fixed dropout mask) vs recorded outputs", out_train,
+                       torch.tensor(RECORDED_MLP_TRAIN), atol=1e-12)
     return {"mlp_params": checks.count_params(net)}
 
 
@@ -169,132 +322,229 @@ def check_mlp(mlp_class: type, *, n_in: int = 40, n_hidden: int = 32, n_out: int
 
 
 def check_dataset(dataset_class: type, *, batch_size: int = 8) -> dict[str, float]:
-    """``dataset_class(x, y, mean, std)`` must give item i = ((x[i] - mean) / std as float32, y[i] as int64).
+    """``dataset_class(x, y, mean, std)`` must give item i = ((x[i] - mean) / std as float32,
+    y[i] as an int64 tensor).
 
-    Also checks that a shuffling DataLoader over it yields (B, L) and (B,)
-    batches and visits every example exactly once per epoch.
+    The data here have their own mean and std (not MNIST-1D's). Also checks
+    that a shuffling DataLoader over it yields (B, L) and (B,) batches and
+    visits every example exactly once per epoch.
     """
     name = "1.5 Dataset"
     rng = np.random.default_rng(15)
-    x = rng.normal(size=(30, 6))
+    x = 3.0 + 2.0 * rng.normal(size=(30, 6))
     y = rng.integers(0, 10, size=30)
     mean, std = x.mean(axis=0), x.std(axis=0)
     ds = _call(name, dataset_class, x, y, mean, std)
-    checks.check_equal("1.5 len", len(ds), 30)
-    xi, yi = _call("1.5 __getitem__", ds.__getitem__, 7)
-    dtypes_ok = getattr(xi, "dtype", None) == torch.float32 and getattr(yi, "dtype", None) == torch.int64
+    checks.check_equal("1.5 len", _call("1.5 len", len, ds), 30)
+    item = _call("1.5 __getitem__", ds.__getitem__, 7)
+    pair = isinstance(item, (tuple, list)) and len(item) == 2
+    checks.check_true("1.5 item is a pair", pair, f"item 7 is a {type(item).__name__}"
+                      + ("" if pair else ", not (signal, label)"))
+    xi, yi = item
+    dtypes_ok = (torch.is_tensor(xi) and xi.dtype == torch.float32
+                 and torch.is_tensor(yi) and yi.dtype == torch.int64)
     checks.check_true("1.5 item dtypes", dtypes_ok,
-                      f"signal {_dtype_name(xi)}, label {_dtype_name(yi)} (want float32, int64)")
+                      f"signal {type(xi).__name__} {_dtype_name(xi)}, label {type(yi).__name__} "
+                      f"{_dtype_name(yi)} (want torch.float32, torch.int64 tensors)")
     checks.check_close("1.5 item 7 standardised", xi, (x[7] - mean) / std, atol=1e-5)
     checks.check_equal("1.5 item 7 label", int(yi), int(y[7]))
     loader = DataLoader(ds, batch_size=batch_size, shuffle=True, generator=_generator(15))
     xb, yb = next(iter(loader))
-    checks.check_equal("1.5 batch shapes", (tuple(xb.shape), tuple(yb.shape)), ((batch_size, 6), (batch_size,)))
+    checks.check_equal("1.5 batch shapes", (tuple(xb.shape), tuple(yb.shape)),
+                       ((batch_size, 6), (batch_size,)))
     seen_x = torch.cat([xb for xb, _ in loader]).double()
     seen_y = torch.cat([yb for _, yb in loader])
     # Every example once: the sorted labels and the column sums of one epoch match the data's.
     same_labels = bool(torch.equal(seen_y.sort().values, torch.as_tensor(np.sort(y))))
     sums_err = float((seen_x.sum(0) - torch.as_tensor(((x - mean) / std).sum(0))).abs().max())
     checks.check_true("1.5 one epoch covers all", same_labels and sums_err < 1e-4,
-                      f"{len(seen_y)} examples, labels {'match' if same_labels else 'differ'}, sums {sums_err:.0e}")
+                      f"{len(seen_y)} examples, labels {'match' if same_labels else 'differ'}, "
+                      f"sums {sums_err:.0e}")
     return {"dataset_len": len(ds)}
 
 
 # --- 1.6 the training loop ----------------------------------------------------------------------
 
+#: Check 1.6: 100 examples in batches of 32, 32, 32 and 4 (an uneven last batch).
+EPOCH_EXAMPLES, EPOCH_BATCH = 100, 32
 
-def _tiny_classifier() -> nn.Module:
-    torch.manual_seed(16)
-    return nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Dropout(0.2), nn.Linear(16, 3))
+
+def epoch_check_setup() -> tuple[nn.Module, DataLoader, Callable, torch.optim.Optimizer]:
+    """The fixed start of check 1.6: (model, loader, loss_fn, optimizer), all float64.
+
+    The model (3 -> 4 -> 2, batch norm after the first layer) behaves differently
+    in training and eval mode without any randomness; it is handed over in eval
+    mode. Its weights and the data come from fixed formulas and NumPy's PCG64.
+    """
+    rng = np.random.default_rng(16)
+    X = torch.tensor(rng.random((EPOCH_EXAMPLES, 3)) * 2 - 1)
+    y = (X[:, 0] + 0.5 * X[:, 1] > X[:, 2]).long()
+    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.ReLU(), nn.Linear(4, 2)).double()
+    with torch.no_grad():
+        for salt, p in enumerate(model.parameters()):
+            shape = tuple(p.shape) if p.dim() == 2 else (1, p.shape[0])
+            p.copy_(_dyadic(shape, salt=salt, scale=8).reshape(p.shape))
+    model.eval()
+    loader = DataLoader(TensorDataset(X, y), batch_size=EPOCH_BATCH, shuffle=False)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    return model, loader, nn.CrossEntropyLoss(), optimizer
+
+
+#: Parameters (in model.parameters() order, flattened) after one correct epoch (recorded).
+RECORDED_EPOCH_PARAMS = (
+    -1.00950285342, -0.620115849147, -0.223677858583, -0.145152097097, 0.238584025139,
+    0.625394567731, 0.753817597433, -0.995989083884, -0.626829135404, -0.476302122859,
+    -0.1258707414, 0.295736716902, -0.875, -0.5, -0.125,
+    0.25, -0.796211767992, -0.429795363056, -0.175975461414, 0.574875881948,
+    -0.593088334911, -0.206690130039, 0.113298867191, 0.552185055277, -0.51718078938,
+    -0.135914433075, 0.251748977751, 0.708524584272, 0.39218078938, 0.760914433075,
+    -1.00174897775, -0.708524584272, -0.37686616504, 0.0018661650401,
+)
+#: The mean loss per example that a correct epoch returns (recorded).
+RECORDED_EPOCH_LOSS = 0.496266192075
+
+
+@contextlib.contextmanager
+def _counting_steps(optimizer: torch.optim.Optimizer) -> Iterator[dict[str, int]]:
+    counts = {"step": 0}
+    original = optimizer.step
+
+    def step(*args: Any, **kwargs: Any) -> Any:
+        counts["step"] += 1
+        return original(*args, **kwargs)
+
+    optimizer.step = step
+    try:
+        yield counts
+    finally:
+        del optimizer.step
 
 
 def check_train_epoch(fn: Callable[..., float]) -> dict[str, float]:
-    """``fn(model, loader, loss_fn, optimizer)`` must train one epoch and return the mean loss per example.
+    """``fn(model, loader, loss_fn, optimizer)`` must train one epoch and return the mean
+    loss per example (each batch's loss weighted by its size).
 
-    Run from the same start (weights, batch order, dropout masks) as the
-    reference :func:`helpers.training.train_epoch`; the weights afterwards and
-    the returned loss must agree. The model is handed over in eval mode, so the
-    loop has to switch it to training mode itself.
+    Run from the fixed start of :func:`epoch_check_setup` (handed over in eval
+    mode, with an uneven last batch); compared with the recorded result of a
+    correct loop: the number of optimiser steps, the weights afterwards, the
+    returned loss, and training mode.
     """
-    name = "1.6 train_epoch"
-    g = _generator(16)
-    X = torch.randn(96, 6, generator=g)
-    y = torch.randint(0, 3, (96,), generator=g)
-    ds = torch.utils.data.TensorDataset(X, y)
-    loss_fn = nn.CrossEntropyLoss()
-    results = []
-    for run in ("yours", "reference"):
-        model = _tiny_classifier()
-        model.eval()
-        optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-        loader = DataLoader(ds, batch_size=32, shuffle=True, generator=_generator(160))
-        torch.manual_seed(161)  # same dropout masks in both runs
-        if run == "yours":
-            loss = _call(name, fn, model, loader, loss_fn, optimizer)
-        else:
-            loss, _ = reference_train_epoch(model, loader, loss_fn, optimizer)
-        results.append((model, float(loss)))
-    (mine, my_loss), (ref, ref_loss) = results
-    w_mine = torch.cat([p.detach().ravel() for p in mine.parameters()])
-    w_ref = torch.cat([p.detach().ravel() for p in ref.parameters()])
-    checks.check_close("1.6 weights vs reference loop", w_mine, w_ref, atol=1e-5)
-    checks.check_close("1.6 mean loss", my_loss, ref_loss, atol=1e-5)
-    return {"train_epoch_weight_error": float((w_mine - w_ref).abs().max())}
+    model, loader, loss_fn, optimizer = epoch_check_setup()
+    with _counting_steps(optimizer) as counts:
+        loss = _call("1.6 train_epoch", fn, model, loader, loss_fn, optimizer)
+    checks.check_equal("1.6 optimizer steps (one per batch)", counts["step"], len(loader))
+    is_number = _no_graph(loss) and isinstance(loss, (int, float, torch.Tensor))
+    checks.check_true("1.6 returns a number", is_number,
+                      f"returned {type(loss).__name__}"
+                      + ("" if is_number else ": return a float (loss.item()), not a graph"))
+    params = torch.cat([p.detach().ravel() for p in model.parameters()])
+    recorded = torch.tensor(RECORDED_EPOCH_PARAMS, dtype=torch.float64)
+    checks.check_close("1.6 weights after one epoch vs recorded", params, recorded, atol=1e-9)
+    checks.check_close("1.6 mean loss per example vs recorded", float(loss), RECORDED_EPOCH_LOSS,
+                       atol=1e-9)
+    checks.check_true("1.6 model left in training mode", model.training,
+                      f"model.training is {model.training}")
+    return {"train_epoch_weight_error": float((params - recorded).abs().max())}
 
 
 # --- 1.7 devices --------------------------------------------------------------------------------
 
 
-class _DeviceProbe(nn.Module):
-    """A model whose forward refuses inputs that are not on its device or not its dtype.
+class DeviceProbe(nn.Module):
+    """A model on a device of choice that records how it was called.
 
-    With ``device="meta"`` (a device that holds shapes but no data) it lets a
-    CPU-only machine see whether code moves inputs to the model's device. It
-    returns zeros on the CPU as its "output".
+    Its forward refuses inputs that are not on its device or not its dtype, and
+    records ``(device, dtype, grad_enabled, training)`` of each call. On the
+    ``meta`` device (shapes but no data) it lets a CPU-only machine see whether
+    code moves its inputs to the model's device. It returns zeros on the CPU.
     """
 
     def __init__(self, device: str, n_in: int = 5, n_out: int = 3):
         super().__init__()
         self.layer = nn.Linear(n_in, n_out, device=device)
         self.n_out = n_out
+        self.calls: list[tuple[str, torch.dtype, bool, bool]] = []
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         w = self.layer.weight
+        self.calls.append((x.device.type, x.dtype, torch.is_grad_enabled(), self.training))
         if x.device != w.device or x.dtype != w.dtype:
-            raise RuntimeError(f"input on {x.device} ({x.dtype}) but the model is on {w.device} ({w.dtype})")
+            raise RuntimeError(f"input on {x.device} ({x.dtype}) but the model is on {w.device} "
+                               f"({w.dtype})")
         return torch.zeros(len(x), self.n_out, device="cpu")
 
 
-def check_predict(fn: Callable[[nn.Module, Any], torch.Tensor], device: torch.device | str = "cpu") -> dict[str, float]:
-    """``fn(model, X)`` must move ``X`` (a float64 NumPy array) to the model's device and dtype, run
-    the model in eval mode without building a graph, and return the outputs on the CPU.
+def check_predict(fn: Callable[[nn.Module, Any], torch.Tensor],
+                  device: torch.device | str = "cpu") -> dict[str, float]:
+    """``fn(model, X)`` must move ``X`` (a float64 NumPy array) to the model's device and dtype,
+    run the model in eval mode without recording a graph, and return the outputs on the CPU.
 
-    Tried with a real model on ``device`` and with a model on the ``meta`` device.
+    Tried with a small network on ``device`` (handed over in training mode, with
+    dropout) and with a :class:`DeviceProbe` on the ``meta`` device. The model
+    itself must stay where it is.
     """
     name = "1.7 predict"
     device = torch.device(device)
     torch.manual_seed(17)
     model = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Dropout(0.5), nn.Linear(8, 3)).to(device)
+    model.train()
     X = np.random.default_rng(17).normal(size=(6, 5))
     out = _call(name, fn, model, X)
     on_cpu = isinstance(out, torch.Tensor) and out.device.type == "cpu" and not out.requires_grad
     checks.check_true("1.7 output on the CPU, no graph", on_cpu,
-                      f"device {getattr(out, 'device', '?')}, requires_grad {getattr(out, 'requires_grad', '?')}")
+                      f"{type(out).__name__} on {getattr(out, 'device', '?')}, "
+                      f"requires_grad {getattr(out, 'requires_grad', '?')}")
+    model_device = next(model.parameters()).device
+    checks.check_equal("1.7 model stays on its device", model_device.type, device.type)
     model.eval()
     with torch.no_grad():
         expected = model(torch.as_tensor(X, dtype=torch.float32).to(device)).cpu()
     checks.check_close("1.7 outputs (eval mode)", out, expected, atol=1e-6)
-    _call("1.7 model on the meta device", fn, _DeviceProbe("meta"), X)
-    checks.check_true("1.7 model on the meta device", True, "input was moved there")
+
+    probe = DeviceProbe("meta")
+    probe.train()
+    _call("1.7 model on the meta device", fn, probe, X)
+    calls = probe.calls
+    ok = len(calls) >= 1 and all(c == ("meta", torch.float32, False, False) for c in calls)
+    got = ", ".join(f"input on {d} {_dtype_name(t)}, grad {'on' if g else 'off'}, "
+                    f"{'train' if m else 'eval'} mode" for d, t, g, m in calls) or "never called"
+    checks.check_true("1.7 model on the meta device", ok,
+                      f"{got} (want meta float32, grad off, eval mode)")
     return {}
 
 
 # --- 1.8 saving and loading ---------------------------------------------------------------------
 
 
-def check_save_and_load(fn: Callable[[nn.Module, Callable[[], nn.Module], Path], nn.Module]) -> dict[str, float]:
-    """``fn(model, make_model, path)`` must save ``model.state_dict()`` to ``path`` and return a fresh
-    ``make_model()`` that loaded those weights from the file with ``weights_only=True``.
+@contextlib.contextmanager
+def _recording_torch_load() -> Iterator[list[dict[str, Any]]]:
+    """Record every call of ``torch.load`` (its file argument and ``weights_only``)."""
+    calls: list[dict[str, Any]] = []
+    original = torch.load
+
+    def load(f: Any, *args: Any, **kwargs: Any) -> Any:
+        name = getattr(f, "name", f)
+        weights_only = kwargs.get("weights_only")  # None means the default, True since torch 2.6
+        calls.append({"file": str(name),
+                      "weights_only": weights_only is None or bool(weights_only)})
+        return original(f, *args, **kwargs)
+
+    torch.load = load
+    try:
+        yield calls
+    finally:
+        torch.load = original
+
+
+def check_save_and_load(fn: Callable[[nn.Module, Callable[[], nn.Module], Path], nn.Module]
+                        ) -> dict[str, float]:
+    """``fn(model, make_model, path)`` must save ``model.state_dict()`` to ``path`` and return
+    a fresh ``make_model()`` that loaded those weights from the file with
+    ``torch.load(path, weights_only=True)``.
+
+    Checks: a new model object; the file holds a plain state_dict (names to
+    tensors); ``torch.load`` read that file with ``weights_only=True``; the
+    returned model computes exactly what ``model`` computes.
     """
     name = "1.8 save and load"
 
@@ -306,16 +556,28 @@ def check_save_and_load(fn: Callable[[nn.Module, Callable[[], nn.Module], Path],
     x = torch.randn(5, 4, generator=_generator(18))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "weights.pt"
-        loaded = _call(name, fn, model, make_model, path)
-        checks.check_true("1.8 a new model object", loaded is not model and isinstance(loaded, nn.Module),
-                          f"returned {'a new' if loaded is not model else 'the same'} {type(loaded).__name__}")
+        with _recording_torch_load() as loads:
+            loaded = _call(name, fn, model, make_model, path)
+        new = loaded is not model and isinstance(loaded, nn.Module)
+        checks.check_true("1.8 a new model object", new,
+                          f"returned {'a new' if loaded is not model else 'the same'} "
+                          f"{type(loaded).__name__}")
         try:
             state = torch.load(path, weights_only=True)
             plain = isinstance(state, dict) and all(torch.is_tensor(v) for v in state.values())
-            detail = f"{path.name} holds {len(state)} tensors" if plain else f"{path.name} holds a {type(state).__name__}"
-        except Exception as err:  # noqa: BLE001 - a whole pickled model ends up here
+            detail = (f"{path.name} holds {len(state)} tensors" if plain
+                      else f"{path.name} holds a {type(state).__name__}")
+        except Exception as err:  # noqa: BLE001 - a missing file or a pickled model ends up here
             plain, detail = False, f"{path.name} is not a plain state_dict ({type(err).__name__})"
         checks.check_true("1.8 file is a state_dict", plain, detail)
+    from_file = [c for c in loads if Path(c["file"]).name == path.name]
+    safe = bool(from_file) and all(c["weights_only"] for c in from_file)
+    if not from_file:
+        detail = "torch.load never read the file: load the weights from it, not from the model"
+    else:
+        detail = f"torch.load read it {len(from_file)} time(s), weights_only=" + ", ".join(
+            str(c["weights_only"]) for c in from_file)
+    checks.check_true("1.8 weights loaded from the file, weights_only=True", safe, detail)
     with torch.no_grad():
         checks.check_close("1.8 reloaded outputs", loaded(x), model(x), atol=0.0)
     return {}
@@ -325,9 +587,50 @@ def check_save_and_load(fn: Callable[[nn.Module, Callable[[], nn.Module], Path],
 
 
 def check_reproducible(fn: Callable[[int], float]) -> dict[str, float]:
-    """``fn(seed)`` must return the same number twice for the same seed and a different one for another seed."""
+    """``fn(seed)`` must return the same finite number twice for the same seed and a
+    different one for another seed."""
     name = "1.9 reproducibility"
     a, b, c = (float(_call(name, fn, s)) for s in (0, 0, 1))
+    checks.check_true("1.9 a finite loss", all(math.isfinite(v) for v in (a, b, c)),
+                      f"run(0) = {a:.6g}, run(1) = {c:.6g}")
     checks.check_true("1.9 same seed, same result", a == b, f"run(0) = {a:.6g}, again {b:.6g}")
-    checks.check_true("1.9 other seed, other result", a != c, f"run(1) = {c:.6g} vs run(0) = {a:.6g}")
+    checks.check_true("1.9 other seed, other result", a != c,
+                      f"run(1) = {c:.6g} vs run(0) = {a:.6g}")
     return {"repro_loss_seed0": a, "repro_loss_seed1": c}
+
+
+# --- the story checks of sections 3, 6 and 8 ----------------------------------------------------
+
+
+def check_linear_three_ways(theta_gd: Any, theta_nn: Any, theta_ls: Any, *, atol: float = 1e-3
+                            ) -> dict[str, float]:
+    """Section 3: (w, b) from gradient descent by hand and from nn.Linear + SGD, each within
+    ``atol`` of the closed form. Each argument is the vector (w_1, ..., w_D, b)."""
+    theta_ls = torch.as_tensor(theta_ls).double()
+    errors = {}
+    for what, theta in (("gradient descent", theta_gd), ("nn.Linear + SGD", theta_nn)):
+        theta = torch.as_tensor(theta).detach().double()
+        checks.check_close(f"3 {what} vs lstsq", theta, theta_ls, atol=atol)
+        errors[what] = float((theta - theta_ls).abs().max())
+    return {"linear_three_ways_max_abs_diff": max(errors.values())}
+
+
+#: Section 6: the validation accuracy Adam must exceed (chance is 0.1), full and quick mode.
+ADAM_ACCURACY_BOUND = {False: 0.5, True: 0.2}
+
+
+def check_adam_beats_chance(history: Any, quick: bool) -> dict[str, float]:
+    """Section 6: the final validation accuracy of the Adam run (a ``training.History``)
+    exceeds ``ADAM_ACCURACY_BOUND[quick]``, well above chance (0.1 for ten classes)."""
+    value = history.last("val_accuracy")
+    checks.check_greater("6 Adam validation accuracy", value, ADAM_ACCURACY_BOUND[bool(quick)],
+                         what="accuracy")
+    return {"adam_val_accuracy_bound": ADAM_ACCURACY_BOUND[bool(quick)]}
+
+
+def check_same_predictions(reloaded: torch.Tensor, original: torch.Tensor) -> dict[str, float]:
+    """Section 8: a reloaded model's outputs equal the original's, bit for bit. Both (N, C)."""
+    same = torch.equal(torch.as_tensor(reloaded), torch.as_tensor(original))
+    checks.check_true("8 reloaded Adam model", same,
+                      f"{'same' if same else 'different'} outputs on {len(original)} test signals")
+    return {}

@@ -1,17 +1,19 @@
-"""A small, reusable training loop for classifiers and regressors.
+"""The bookkeeping around a training loop: splits, loaders, evaluation, a history.
 
-Taught in Problem 1, section 6, where the notebook writes ``train_epoch`` by
-hand first; ``fit`` below is the same loop, plus evaluation on a validation
-set, a history of per-epoch figures and a tidy progress display. Problems 1
-and 3 use it once the loop itself is no longer the point of the lesson.
+Problem 1, section 6 writes the loop itself (``train_epoch``, exercise 1.6);
+:func:`fit` then calls that function once per epoch and adds what is not the
+point of the lesson: evaluation after every epoch, a :class:`History` of the
+figures, and a progress display. ``accuracy`` is the workbook's one accuracy
+function.
 
-Typical use::
+Typical use (``train_epoch`` is the notebook's own)::
 
     train_idx, val_idx = split_indices(len(X), val_fraction=0.2, seed=seed)
-    train_loader = make_loader(X[train_idx], y[train_idx], batch_size=64, shuffle=True, seed=seed)
+    train_loader = make_loader(X[train_idx], y[train_idx], batch_size=64, shuffle=True,
+                               seed=seed)
     val_loader = make_loader(X[val_idx], y[val_idx], batch_size=512)
-    history = fit(net, train_loader, nn.CrossEntropyLoss(), torch.optim.Adam(net.parameters()),
-                  num_epochs=20, val_loader=val_loader)
+    history = fit(net, train_epoch, train_loader, nn.CrossEntropyLoss(),
+                  torch.optim.Adam(net.parameters()), num_epochs=20, val_loader=val_loader)
     history.last("val_accuracy")
 """
 
@@ -20,22 +22,22 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-Metric = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+Metric = Callable[[torch.Tensor, torch.Tensor], float]
 
 
-def accuracy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Fraction of rows whose arg-max class equals the label.
+def accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
+    """Fraction of rows whose arg-max class equals the label, in [0, 1].
 
-    logits: (N, C) scores; y: (N,) integer labels. Returns a 0-d tensor in [0, 1].
+    logits: (N, C) scores; y: (N,) integer labels. Percent is 100 times this.
     """
-    return (logits.argmax(dim=1) == y).float().mean()
+    return float((logits.argmax(dim=1) == y).float().mean())
 
 
 def split_indices(n: int, val_fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -51,8 +53,8 @@ def split_indices(n: int, val_fraction: float, seed: int = 0) -> tuple[np.ndarra
     return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
-def make_loader(X: Any, y: Any, *, batch_size: int = 64, shuffle: bool = False, seed: int | None = None,
-                dtype: torch.dtype = torch.float32) -> DataLoader:
+def make_loader(X: Any, y: Any, *, batch_size: int = 64, shuffle: bool = False,
+                seed: int | None = None, dtype: torch.dtype = torch.float32) -> DataLoader:
     """A DataLoader over in-memory arrays.
 
     X: (N, ...) features, converted to ``dtype`` (float32 by default, the dtype
@@ -64,7 +66,26 @@ def make_loader(X: Any, y: Any, *, batch_size: int = 64, shuffle: bool = False, 
     y = torch.as_tensor(np.asarray(y) if not torch.is_tensor(y) else y)
     y = y.long() if not torch.is_floating_point(y) else y.to(dtype)
     generator = torch.Generator().manual_seed(seed) if (shuffle and seed is not None) else None
-    return DataLoader(TensorDataset(X, y), batch_size=batch_size, shuffle=shuffle, generator=generator)
+    return DataLoader(TensorDataset(X, y), batch_size=batch_size, shuffle=shuffle,
+                      generator=generator)
+
+
+class OnDevice:
+    """A loader whose batches ``(X, y)`` arrive on ``device``: ``X.to(device), y.to(device)``.
+
+    Lets a loop that never mentions a device train a model on a GPU.
+    ``len()`` is the number of batches, as for the loader itself.
+    """
+
+    def __init__(self, loader: Iterable, device: torch.device | str):
+        self.loader, self.device = loader, torch.device(device)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for X, y in self.loader:
+            yield X.to(self.device), y.to(self.device)
+
+    def __len__(self) -> int:
+        return len(self.loader)
 
 
 def _model_device(model: nn.Module) -> torch.device:
@@ -72,48 +93,21 @@ def _model_device(model: nn.Module) -> torch.device:
     return first.device if first is not None else torch.device("cpu")
 
 
-def train_epoch(model: nn.Module, loader: Iterable, loss_fn: Callable, optimizer: torch.optim.Optimizer,
-                *, metric: Metric | None = accuracy, device: torch.device | str | None = None) -> tuple[float, float]:
-    """One pass over ``loader``, one optimiser step per batch.
-
-    Returns (mean loss, mean metric) over the epoch, both weighted by batch
-    size; the metric is ``nan`` when ``metric`` is None. The loss of each batch
-    is the one computed *before* that batch's step (the usual running figure).
-    """
-    device = torch.device(device) if device is not None else _model_device(model)
-    model.train()
-    total_loss = total_metric = 0.0
-    count = 0
-    for X, y in loader:
-        X, y = X.to(device), y.to(device)
-        optimizer.zero_grad()
-        y_hat = model(X)
-        loss = loss_fn(y_hat, y)
-        loss.backward()
-        optimizer.step()
-        n = len(X)
-        total_loss += float(loss.detach()) * n
-        if metric is not None:
-            total_metric += float(metric(y_hat.detach(), y)) * n
-        count += n
-    if count == 0:
-        raise ValueError("the loader yielded no batches")
-    return total_loss / count, (total_metric / count if metric is not None else math.nan)
-
-
 @torch.no_grad()
-def evaluate(model: nn.Module, loader: Iterable, loss_fn: Callable, *, metric: Metric | None = accuracy,
+def evaluate(model: nn.Module, loader: Iterable, loss_fn: Callable, *,
+             metric: Metric | None = accuracy,
              device: torch.device | str | None = None) -> tuple[float, float]:
-    """Mean loss and mean metric of ``model`` over ``loader``, in eval mode, without gradients.
+    """Mean loss and mean metric per example of ``model`` over ``loader``.
 
-    Leaves the model in eval mode; ``train_epoch`` switches it back.
+    Runs in eval mode, without recording a graph, and leaves the model in eval
+    mode. Batches are moved to ``device`` (default: where the model's
+    parameters are). The metric is ``nan`` when ``metric`` is None.
     """
     device = torch.device(device) if device is not None else _model_device(model)
     model.eval()
     total_loss = total_metric = 0.0
     count = 0
-    for X, y in loader:
-        X, y = X.to(device), y.to(device)
+    for X, y in OnDevice(loader, device):
         y_hat = model(X)
         n = len(X)
         total_loss += float(loss_fn(y_hat, y)) * n
@@ -129,8 +123,11 @@ def evaluate(model: nn.Module, loader: Iterable, loss_fn: Callable, *, metric: M
 class History:
     """Per-epoch figures of one training run; every list has one entry per epoch.
 
-    ``val_loss`` and ``val_accuracy`` stay empty when there was no validation
-    set; the accuracies are ``nan`` for a run without a metric (regression).
+    All four are measured after the epoch, in eval mode, on the whole training
+    and validation sets, so that training and validation figures are comparable.
+    ``val_loss`` and ``val_accuracy`` stay empty without a validation set; the
+    accuracies are ``nan`` for a run without a metric (regression), fractions
+    in [0, 1] otherwise. ``seconds`` is the wall-clock time of the run.
     """
 
     train_loss: list[float] = field(default_factory=list)
@@ -154,7 +151,8 @@ class History:
     def as_dict(self) -> dict[str, Any]:
         """Plain lists, ready for ``helpers.results.save_results``."""
         return {"train_loss": self.train_loss, "train_accuracy": self.train_accuracy,
-                "val_loss": self.val_loss, "val_accuracy": self.val_accuracy, "seconds": self.seconds}
+                "val_loss": self.val_loss, "val_accuracy": self.val_accuracy,
+                "seconds": self.seconds}
 
 
 def _epoch_line(epoch: int, num_epochs: int, history: History, has_metric: bool) -> str:
@@ -169,22 +167,26 @@ def _epoch_line(epoch: int, num_epochs: int, history: History, has_metric: bool)
     return "  ".join(parts)
 
 
-def fit(model: nn.Module, train_loader: Iterable, loss_fn: Callable, optimizer: torch.optim.Optimizer,
-        num_epochs: int, *, val_loader: Iterable | None = None, metric: Metric | None = accuracy,
-        device: torch.device | str | None = None, progress: str | None = "line", print_every: int = 1,
-        label: str = "") -> History:
-    """Train ``model`` for ``num_epochs`` epochs and return its :class:`History`.
+def fit(model: nn.Module, train_epoch: Callable[..., float], train_loader: Iterable,
+        loss_fn: Callable, optimizer: torch.optim.Optimizer, num_epochs: int, *,
+        val_loader: Iterable | None = None, metric: Metric | None = accuracy,
+        device: torch.device | str | None = None, progress: str | None = "line",
+        print_every: int = 1, label: str = "") -> History:
+    """Train ``model`` for ``num_epochs`` epochs with ``train_epoch``; return its :class:`History`.
 
-    After every epoch the model is evaluated on ``val_loader`` (if given).
+    ``train_epoch(model, loader, loss_fn, optimizer)`` is the notebook's loop
+    (exercise 1.6); it gets the training batches already on ``device`` (default:
+    where the model's parameters are). After every epoch the model is evaluated
+    in eval mode on the training set and on ``val_loader`` (if given).
     ``progress``: ``"line"`` prints one line every ``print_every`` epochs (and
-    after the last), ``"bar"`` shows a ``tqdm.auto`` bar that closes at the end,
-    ``None`` is silent. ``label`` prefixes the lines (e.g. the optimiser's name).
-    The model must already be on ``device`` (default: where its parameters are).
+    after the first and the last), ``"bar"`` shows a ``tqdm.auto`` bar, ``None``
+    is silent. ``label`` prefixes the lines (e.g. the optimiser's name).
     """
     if num_epochs < 1:
         raise ValueError(f"num_epochs must be at least 1, got {num_epochs}")
     if progress not in ("line", "bar", None):
         raise ValueError(f"progress must be 'line', 'bar' or None, got {progress!r}")
+    device = torch.device(device) if device is not None else _model_device(model)
     history = History()
     start = time.perf_counter()
     bar = None
@@ -195,20 +197,24 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: Callable, optimizer: 
     prefix = f"{label}: " if label and progress == "line" else ""
     try:
         for epoch in range(1, num_epochs + 1):
-            loss, acc = train_epoch(model, train_loader, loss_fn, optimizer, metric=metric, device=device)
+            train_epoch(model, OnDevice(train_loader, device), loss_fn, optimizer)
+            loss, acc = evaluate(model, train_loader, loss_fn, metric=metric, device=device)
             history.train_loss.append(loss)
             history.train_accuracy.append(acc)
             if val_loader is not None:
-                val_loss, val_acc = evaluate(model, val_loader, loss_fn, metric=metric, device=device)
+                val_loss, val_acc = evaluate(model, val_loader, loss_fn, metric=metric,
+                                             device=device)
                 history.val_loss.append(val_loss)
                 history.val_accuracy.append(val_acc)
-            if progress == "line" and (epoch % print_every == 0 or epoch == num_epochs or epoch == 1):
-                print(prefix + _epoch_line(epoch, num_epochs, history, metric is not None), flush=True)
+            shown = epoch % print_every == 0 or epoch in (1, num_epochs)
+            if progress == "line" and shown:
+                print(prefix + _epoch_line(epoch, num_epochs, history, metric is not None),
+                      flush=True)
             elif bar is not None:
-                shown = {"loss": f"{loss:.3f}"}
+                postfix = {"loss": f"{loss:.3f}"}
                 if history.val_loss:
-                    shown["val_loss"] = f"{history.val_loss[-1]:.3f}"
-                bar.set_postfix(shown, refresh=False)
+                    postfix["val_loss"] = f"{history.val_loss[-1]:.3f}"
+                bar.set_postfix(postfix, refresh=False)
                 bar.update(1)
     finally:
         if bar is not None:

@@ -34,7 +34,9 @@ in the notebook's list of cells (Markdown cells count, as in the ``.ipynb``
 file) or by a marker, a string that the first matching code cell contains.
 ``skip`` leaves out cells the same way (indices or markers, each marker
 naming the first code cell that contains it), e.g. slow plots that a check
-does not need.
+does not need. ``start`` and ``namespace`` run a later stretch of cells in
+the namespace an earlier run left, so that many tests can share one run of
+the cells before an exercise.
 
 Putting a mistake in: ``replace={"old": "new"}``. Every ``old`` must occur
 exactly once in the code cells that run; otherwise :class:`SnippetError` says
@@ -109,7 +111,8 @@ def _apply_replacements(cells: list[dict[str, Any]], replace: Mapping[str, str])
     for old, new in replace.items():
         if not old:
             raise SnippetError("an empty snippet cannot be replaced")
-        places = [(cell["index"], cell["source"].count(old)) for cell in cells if old in cell["source"]]
+        places = [(cell["index"], cell["source"].count(old))
+                  for cell in cells if old in cell["source"]]
         total = sum(count for _, count in places)
         if total != 1:
             where = ", ".join(f"cell {index} ({count}x)" for index, count in places) or "nowhere"
@@ -150,7 +153,8 @@ def _notebook_environment(workdir: Path):
 
 def run_cells(notebook: str | os.PathLike, *, until: CellRef | None = None,
               skip: Iterable[CellRef] = (), replace: Mapping[str, str] | None = None,
-              params: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], str]:
+              params: Mapping[str, Any] | None = None, start: CellRef | None = None,
+              namespace: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], str]:
     """Execute the notebook's code cells; return (namespace, printed text).
 
     notebook: a name in ``notebooks/`` (``"01_inclass_pytorch"``) or a path.
@@ -159,27 +163,36 @@ def run_cells(notebook: str | os.PathLike, *, until: CellRef | None = None,
     replace: ``{old: new}`` source edits; each ``old`` must occur exactly once
         in the code cells that run (else :class:`SnippetError`).
     params: overrides assigned after the ``parameters`` cell (default ``quick=True``).
+    start, namespace: to run only a later stretch of cells, the first cell to
+        run (index or marker) and a namespace to start from, e.g. one returned
+        by an earlier call that ran the cells before it. The namespace is
+        copied (one level deep), so that the earlier one stays as it was.
 
     When a cell raises, the exception propagates unchanged, carrying the text
     printed so far as ``err.notebook_output`` and a note naming the cell.
     """
     cells = load_cells(notebook)
+    first = find_cell(cells, start) if start is not None else 0
     last = find_cell(cells, until) if until is not None else len(cells) - 1
     skipped = {find_cell(cells, ref) for ref in skip}
-    to_run = [c for c in cells[: last + 1] if c["cell_type"] == "code" and c["index"] not in skipped]
+    to_run = [c for c in cells[first: last + 1]
+              if c["cell_type"] == "code" and c["index"] not in skipped]
     _apply_replacements(to_run, dict(replace or {}))
     overrides = dict(QUICK if params is None else params)
 
-    namespace: dict[str, Any] = {"__name__": "__main__"}
+    namespace = dict(namespace) if namespace is not None else {"__name__": "__main__"}
     buffer = io.StringIO()
-    with _notebook_environment(notebook_path(notebook).parent), contextlib.redirect_stdout(buffer):
+    workdir = notebook_path(notebook).parent
+    with _notebook_environment(workdir), contextlib.redirect_stdout(buffer):
         for cell in to_run:
             try:
-                code = compile(cell["source"], f"<{Path(str(notebook)).stem} cell {cell['index']}>", "exec")
+                label = f"<{Path(str(notebook)).stem} cell {cell['index']}>"
+                code = compile(cell["source"], label, "exec")
                 exec(code, namespace)
             except BaseException as err:
                 err.notebook_output = buffer.getvalue()
-                err.add_note(f"raised in notebook cell {cell['index']}: {cell['source'].splitlines()[0]}")
+                first_line = cell["source"].splitlines()[0] if cell["source"] else ""
+                err.add_note(f"raised in notebook cell {cell['index']}: {first_line}")
                 raise
             if "parameters" in cell["tags"]:
                 namespace.update(overrides)
