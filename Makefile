@@ -15,7 +15,7 @@ FORCE  ?= 0
 BUILD_FLAGS := --quick=$(QUICK) --seed=$(SEED) --device=$(DEVICE)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup data run pdf check blank zip lab test test-all bench clean
+.PHONY: help setup data run pdf check blank zip lab test test-all bench release clean
 
 help: ## show this menu
 	@echo "Deep Learning II workbook. Usage: make <target> [QUICK=1] [SEED=0] [DEVICE=auto|cpu|cuda|mps]"
@@ -50,6 +50,9 @@ zip: $(STAMP) ## build/submission.zip: the PDF, the executed notebooks and SHA-2
 
 blank: $(STAMP) ## instructors: write the student copies (exercises blanked) to build/blank/
 	$(PY) -m workbook blank --force=$(FORCE)
+
+release: $(STAMP) ## instructors: the student workbook in build/release/ and build/release.zip
+	$(PY) -m workbook release
 
 lab: $(STAMP) ## start JupyterLab on 127.0.0.1 with the workbook kernel
 	$(PY) -m workbook lab

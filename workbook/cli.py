@@ -12,6 +12,7 @@ printed as one ``error:`` block with the fix, with a non-zero exit and no traceb
     python -m workbook lab    [--port N] [--token T] [--root DIR]
     python -m workbook configure-lab
     python -m workbook bench  [bench options; --help lists them]
+    python -m workbook release
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from .errors import WorkbookError
 from .options import Options
 
 BUILD_COMMANDS = ("run", "check", "pdf", "zip", "blank")
-PASS_THROUGH = ("lab", "configure-lab", "bench")
+PASS_THROUGH = ("lab", "configure-lab", "bench", "release")
 
 
 def _flag(value: str) -> bool:
@@ -64,6 +65,10 @@ def main(argv: Iterable[str] | None = None) -> int:
             from . import bench
 
             return bench.main(rest)
+        if command == "release":
+            from . import release
+
+            return release.main(rest)
         from . import lab
 
         return lab.main(rest + (["--configure"] if command == "configure-lab" else []))
