@@ -180,9 +180,10 @@ def test_1_7_refuses_zeros_and_1_8_refuses_a_fresh_model():
 
 
 @pytest.mark.parametrize("run", [
-    lambda seed: 1.0,  # the same number for every seed
-    lambda seed: float(torch.rand(())),  # never the same number
+    lambda seed: 2.3,  # the same number for every seed
+    lambda seed: 2.3 + float(torch.rand(())) / 10,  # never the same number
     lambda seed: float("nan"),
+    lambda seed: float(seed),  # repeatable, but not a loss
 ])
 def test_1_9_refuses_runs_that_are_not_reproducible(run):
     with pytest.raises(CheckFailed):
