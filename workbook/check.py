@@ -18,12 +18,31 @@ from .execute import ExecutionFailure, executed_dir
 from .iorw import load_notebook_json, notebook_source, read_json
 
 
+#: What can be wrong with an exercise, as the report, the cover page and the PDF name it.
+NOT_DONE, CHECK_FAILED, ERROR = "not done", "check failed", "error"
+KINDS = (NOT_DONE, CHECK_FAILED, ERROR)
+
+
+@dataclass(frozen=True)
+class CellProblem:
+    """Something wrong in one cell of an executed notebook."""
+
+    cell: int  # index into the executed notebook's cells
+    kind: str  # NOT_DONE, CHECK_FAILED or ERROR
+    what: str
+
+
 @dataclass
 class NotebookStatus:
     name: str
     problems: list[str] = field(default_factory=list)
     checks_passed: int = 0
     exercises: int = 0
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))  # per kind, for the cover
+
+    def count_line(self) -> str:
+        """E.g. ``2 not done, 1 check failed, 0 errors``."""
+        return ", ".join(f"{n} {k if k != ERROR or n == 1 else 'errors'}" for k, n in self.counts.items())
 
 
 @dataclass
@@ -48,7 +67,10 @@ class Report:
         return (
             f"the submission is not ready: {count} problem(s) in "
             f"{', '.join(n.name for n in self.notebooks if n.problems)} (see the table above).\n"
-            "Fix each one, then run `make check` again."
+            "Fix each one, then run `make check` again.\n"
+            "To hand in what you have anyway, run `make pdf PARTIAL=1` (python -m workbook pdf --partial=1): every "
+            "cell is executed, also after an error, and the PDF marks each unfinished exercise as "
+            "NOT DONE, CHECK FAILED or ERROR."
         )
 
 
@@ -60,30 +82,75 @@ def _text_outputs(cell: dict[str, Any]) -> str:
     return "".join(parts)
 
 
+def _answer_gaps(cell: dict[str, Any], index: int) -> list[CellProblem]:
+    lines = "".join(cell.get("source", "")).splitlines()
+    gaps = []
+    for region in exercises.find_regions({"cells": [cell]}):
+        if region.kind == "answer":
+            body = "\n".join(lines[region.start + 1: region.end]).strip()
+            if not body or body == exercises.ANSWER_PLACEHOLDER:
+                gaps.append(CellProblem(index, NOT_DONE, f"{region.name}: the answer is empty"))
+    return gaps
+
+
+def cell_problems(nb: dict[str, Any]) -> list[CellProblem]:
+    """Every cell of an executed notebook that shows an unfinished exercise, a failed check or an error."""
+    found: list[CellProblem] = []
+    for index, cell in enumerate(nb.get("cells", [])):
+        if cell.get("cell_type") == "markdown":
+            try:
+                found += _answer_gaps(cell, index)
+            except exercises.RegionError:
+                pass  # reported by the check of the source notebook
+            continue
+        if cell.get("cell_type") != "code":
+            continue
+        fail_lines = [ln[len(FAIL_TAG):].strip() for ln in _text_outputs(cell).splitlines() if ln.startswith(FAIL_TAG)]
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        for line in fail_lines:
+            found.append(CellProblem(index, CHECK_FAILED, line))
+        for error in errors:
+            name, value = error.get("ename", "Error"), str(error.get("evalue", ""))
+            if name == "NotImplementedError":
+                found.append(CellProblem(index, NOT_DONE, f"{value or 'an exercise'}: not filled in (NotImplementedError)"))
+            elif name == "CheckFailed":
+                if not fail_lines:
+                    found.append(CellProblem(index, CHECK_FAILED, value[:160]))
+            else:
+                found.append(CellProblem(index, ERROR, f"{name}: {value[:160]}"))
+    return found
+
+
 def inspect_executed(nb: dict[str, Any], status: NotebookStatus) -> None:
-    """Add to ``status`` what is wrong with an executed notebook (errors, failed checks, gaps in execution)."""
-    expected_count, injected = 1, 0
+    """Add to ``status`` what is wrong with an executed notebook (errors, failed checks, gaps in execution).
+
+    Unfilled exercises and empty answers are listed from the source notebook
+    (:func:`check_notebooks`); here they are only counted, once per exercise.
+    """
+    injected = 0
+    numbers: list[int] = []
     for index, cell in enumerate(nb.get("cells", [])):
         if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
             injected = 1  # papermill's cell: number the rest as the student's notebook does
-        cell_no = index + 1 - injected  # 1-based, as in the student's notebook
-        if cell.get("cell_type") != "code":
+        numbers.append(index + 1 - injected)  # 1-based, as in the student's notebook
+        if cell.get("cell_type") == "code":
+            status.checks_passed += _text_outputs(cell).count(PASS_TAG)
+    seen: set[tuple[str, str]] = set()
+    for problem in cell_problems(nb):
+        if (problem.kind, problem.what) in seen and problem.kind != ERROR:
+            continue  # an unfilled exercise also stops its check: one exercise, counted once
+        seen.add((problem.kind, problem.what))
+        status.counts[problem.kind] += 1
+        if problem.kind != NOT_DONE:  # unfilled exercises are listed from the source notebook
+            status.problems.append(f"cell {numbers[problem.cell]}: {problem.kind}: {problem.what}")
+    expected_count = 1
+    for index, cell in enumerate(nb.get("cells", [])):
+        if cell.get("cell_type") != "code" or not "".join(cell.get("source", "")).strip():
             continue
-        source = "".join(cell.get("source", ""))
-        text = _text_outputs(cell)
-        status.checks_passed += text.count(PASS_TAG)
-        for line in text.splitlines():
-            if line.startswith(FAIL_TAG):
-                status.problems.append(f"cell {cell_no}: failing check: {line[len(FAIL_TAG):].strip()}")
-        for output in cell.get("outputs", []):
-            if output.get("output_type") == "error" and output.get("ename") not in {"NotImplementedError", "CheckFailed"}:
-                status.problems.append(f"cell {cell_no}: error output {output.get('ename')}: {str(output.get('evalue', ''))[:120]}")
         count = cell.get("execution_count")
-        if not source.strip():
-            continue
         if count != expected_count:
             shown = "never executed" if count is None else f"execution count {count}, expected {expected_count}"
-            status.problems.append(f"cell {cell_no}: not executed top to bottom in one fresh kernel ({shown})")
+            status.problems.append(f"cell {numbers[index]}: not executed top to bottom in one fresh kernel ({shown})")
             break
         expected_count += 1
 
@@ -97,7 +164,7 @@ def check_notebooks(names: tuple[str, ...], failures: list[ExecutionFailure]) ->
         statuses.append(status)
         try:
             source = load_notebook_json(notebook_source(name))
-            status.exercises = len(exercises.find_regions(source, name))
+            status.exercises = len(exercises.find_regions(source, name)) + exercises.stub_count(source)
             status.problems += [f"unfilled exercise: {u}" for u in exercises.unfilled(source, name)]
         except (BuildError, exercises.RegionError) as err:
             status.problems.append(str(err).splitlines()[0])

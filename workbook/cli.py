@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import traceback
 from typing import Iterable
 
 from helpers import paths
@@ -87,6 +88,17 @@ def main(argv: Iterable[str] | None = None) -> int:
         reporter.close()
         print(f"\nerror: {err}", file=sys.stderr)
         return 1
+    except Exception as err:  # a bug, not the user's doing: one message, the details in a file
+        reporter.close()
+        log = paths.build_dir() / "internal-error.txt"
+        try:
+            log.parent.mkdir(parents=True, exist_ok=True)
+            log.write_text(traceback.format_exc(), encoding="utf-8")
+            where = f"The details are in {log}; please send that file to your course's staff."
+        except OSError:
+            where = "Run the command again with PYTHONDEVMODE=1 to see the details."
+        print(f"\nerror: the build stopped on an internal error ({type(err).__name__}: {err}).\n{where}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         reporter.close()
         print("\ninterrupted: nothing half-written was kept; earlier outputs are unchanged. "

@@ -15,6 +15,7 @@ import tempfile
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 
 from . import check, execute, export, submission
@@ -82,22 +83,44 @@ def cmd_check(options: Options, reporter: Reporter) -> check.Report:
     return report
 
 
-def _timed_export(executed: Path, engine: str, metadata: dict) -> tuple[Path, float | None]:
+def _timed_export(executed: Path, engine: str, metadata: dict, mark: bool) -> tuple[Path, float | None]:
     """Export in a worker; the seconds it took, or None when the PDF was up to date."""
     start = time.perf_counter()
-    target, written = export.export_notebook(executed, engine, metadata)
+    target, written = export.export_notebook(executed, engine, metadata, mark_problems=mark)
     return target, (time.perf_counter() - start) if written else None
 
 
+def current_sources(options: Options) -> dict[str, Any]:
+    """What each notebook would be executed from now: the key that tells a stale submission PDF."""
+    common = execute.common_inputs()
+    sources = {}
+    for name in options.notebooks:
+        try:
+            sources[name] = execute.execution_inputs(name, options, common)
+        except OSError:
+            sources[name] = None  # a missing notebook: nothing built earlier can match it
+    return sources
+
+
 def cmd_pdf(options: Options, reporter: Reporter) -> Path:
-    engine = export.choose_engine()  # fail before any work when no PDF engine exists
-    reporter.line(f"PDF engine: {engine.description}")
+    """Execute, check, export (each notebook as soon as it has executed) and merge the submission.
+
+    Refuses while anything is wrong, unless ``options.partial``: then every cell
+    runs, also after an error, and the PDF marks what is unfinished. After a
+    failure an earlier ``submission.pdf`` that no longer matches the notebooks
+    is renamed ``submission.stale.pdf``.
+    """
+    try:
+        engine = export.choose_engine()  # fail before any work when no PDF engine exists
+    except export.ExportError as err:
+        raise BuildError(str(err) + submission.retire_stale(current_sources(options))) from err
+    reporter.line(f"PDF engine: {engine.description}" + ("; partial submission (PARTIAL=1)" if options.partial else ""))
     config = submission.load_config(strict=options.strict)
     pool = ProcessPoolExecutor(max_workers=2)
     exports: dict[str, Future] = {}
 
     def start_export(result: execute.Executed) -> None:  # export a notebook while the next one executes
-        future = pool.submit(_timed_export, result.path, engine.name, config.metadata())
+        future = pool.submit(_timed_export, result.path, engine.name, config.metadata(), options.partial)
 
         def done(f: Future, name: str = result.name) -> None:
             if f.exception() is None:
@@ -113,18 +136,24 @@ def cmd_pdf(options: Options, reporter: Reporter) -> Path:
         _, failures = execute.run(options, reporter, on_executed=start_export)
         report = check.check_notebooks(options.notebooks, failures)
         reporter.line(report.table())
-        if not report.ok:
-            raise BuildError(_failure_details(failures) + report.summary() + submission.stale_note())
+        if failures or (not report.ok and not options.partial):
+            raise BuildError(_failure_details(failures) + report.summary())
         pdfs = []
         for name in options.notebooks:
             try:
                 pdfs.append(exports[name].result()[0])
             except export.ExportError as err:
-                raise BuildError(str(err) + submission.stale_note()) from err
+                raise BuildError(str(err)) from err
+    except BuildError as err:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise BuildError(str(err) + submission.retire_stale(current_sources(options))) from err
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-    target = submission.merge(pdfs, config, report)
-    reporter.line(f"submission written: {target}")
+    target, written = submission.merge(pdfs, config, report, sources=current_sources(options), partial=options.partial)
+    if options.partial and not report.ok:
+        unfinished = "; ".join(f"{n.name}: {n.count_line()}" for n in report.notebooks if any(n.counts.values()))
+        reporter.line(f"PARTIAL submission: {unfinished or 'problems listed above'}")
+    reporter.line(f"submission {'written' if written else 'up to date'}: {target}")
     return target
 
 

@@ -110,6 +110,11 @@ def blank_notebook(nb: dict[str, Any], notebook: str = "notebook") -> dict[str, 
     return blank
 
 
+def stub_count(nb: dict[str, Any]) -> int:
+    """How many blanked code exercises (stubs left by :func:`blank_notebook`) ``nb`` holds."""
+    return sum(len(STUB.findall(_source(c))) for c in nb.get("cells", []) if c.get("cell_type") == "code")
+
+
 def unfilled(nb: dict[str, Any], notebook: str = "notebook") -> list[str]:
     """Names of exercises still blank in ``nb``: code stubs left in place, answer slots left empty."""
     names = []

@@ -189,19 +189,22 @@ def _chromium_pdf(nb, resources: dict, executable: str) -> bytes:
                 browser.close()
 
 
-def export_notebook(executed: Path, engine: str, metadata: dict) -> tuple[Path, bool]:
+def export_notebook(executed: Path, engine: str, metadata: dict, *, mark_problems: bool = False) -> tuple[Path, bool]:
     """Export one executed notebook to ``build/pdf/<name>.pdf``; skipped when nothing changed.
 
     Returns the PDF's path and whether it was written now (False: it was up to date).
 
     ``metadata`` (title, authors) goes into the notebook's metadata for the
-    template. Runs in a worker process, so it may change the working directory.
+    template. With ``mark_problems`` (a partial submission) every unfinished
+    exercise, failed check and error gets a visible note (:mod:`workbook.marking`).
+    Runs in a worker process, so it may change the working directory.
     """
     name = executed.stem
     out_dir = paths.build_dir() / "pdf"
     target = out_dir / f"{name}.pdf"
     stamp = out_dir / f"{name}.inputs.json"
-    inputs = {"notebook": content_hash(executed.read_bytes()), "engine": engine, "template": template_fingerprint(), "metadata": metadata}
+    inputs = {"notebook": content_hash(executed.read_bytes()), "engine": engine, "template": template_fingerprint(), "metadata": metadata,
+              "marked": mark_problems}
     if target.exists() and read_json(stamp) == inputs:
         return target, False
 
@@ -210,6 +213,10 @@ def export_notebook(executed: Path, engine: str, metadata: dict) -> tuple[Path, 
     nb = nbformat.read(executed, as_version=4)
     if metadata.get("authors"):
         nb.metadata["authors"] = [{"name": a} for a in metadata["authors"]]
+    if mark_problems:
+        from .marking import mark_problems as insert_notes
+
+        insert_notes(nb)
     _clean_text(nb)
     resources = {"metadata": {"name": nb.metadata.get("title", name), "path": str(paths.NOTEBOOKS)}}
     if engine == "latex":

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sys
 import tomllib
 import zipfile
@@ -81,19 +82,41 @@ def load_config(path: Path | None = None, *, strict: bool = False) -> Config:
     return Config(students, str(raw.get("group", "")))
 
 
-def stale_note() -> str:
-    target = paths.build_dir() / "submission.pdf"
-    if target.exists():
-        when = dt.datetime.fromtimestamp(target.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
-        return f"\n{target} was NOT updated: it is the earlier build of {when} and does not contain your latest changes."
-    return f"\nNo {target.name} was written."
+def submission_path() -> Path:
+    return paths.build_dir() / "submission.pdf"
+
+
+def retire_stale(sources: dict[str, Any]) -> str:
+    """After a failed build: rename an earlier ``submission.pdf`` that no longer matches the notebooks.
+
+    ``sources`` says what each notebook would be executed from now. A PDF built
+    from other sources (or with no record of them) becomes
+    ``submission.stale.pdf``, so that it is never handed in by mistake; one that
+    still matches them stays. Returns the sentence for the error message.
+    """
+    target = submission_path()
+    if not target.exists():
+        return f"\nNo {target.name} was written."
+    recorded = (read_json(target.parent / "submission.inputs.json") or {}).get("sources")
+    when = dt.datetime.fromtimestamp(target.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
+    if recorded == sources:
+        return f"\n{target} was NOT updated; it is the build of {when}, made from the notebooks as they are now."
+    stale = target.with_name("submission.stale.pdf")
+    os.replace(target, stale)
+    (target.parent / "submission.inputs.json").unlink(missing_ok=True)
+    return (f"\nThe earlier {target.name} (built {when}) does not match your notebooks any more: it was renamed to "
+            f"{stale} so that it cannot be handed in by mistake. No new {target.name} was written.")
 
 
 # --- the merged PDF -------------------------------------------------------------------------------
 
 
-def _cover_page(target: Path, config: Config, entries: list[tuple[str, int]], report: Report) -> None:
-    """A one-page PDF: course, sheet, students, contents, build facts. Drawn with matplotlib (no TeX needed)."""
+def _cover_page(target: Path, config: Config, entries: list[tuple[str, int]], report: Report, partial: bool = False) -> None:
+    """A one-page PDF: course, sheet, students, contents, build facts. Drawn with matplotlib (no TeX needed).
+
+    A partial submission says so under the title, and for each notebook how many
+    exercises are not done, how many checks failed and how many cells raised errors.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -108,7 +131,11 @@ def _cover_page(target: Path, config: Config, entries: list[tuple[str, int]], re
         y -= dy
 
     text(COURSE, 14, dy=0.04)
-    text(SHEET, 22, "bold", dy=0.08)
+    text(SHEET, 22, "bold", dy=0.08 if not partial else 0.05)
+    if partial:
+        text("PARTIAL SUBMISSION: not every exercise is finished", 14, "bold", dy=0.03, color="firebrick")
+        text("Each unfinished exercise is marked NOT DONE, CHECK FAILED or ERROR where it occurs.", 10, dy=0.05,
+             color="firebrick")
     text("Submitted by", 12, "bold")
     if config.students:
         for s in config.students:
@@ -123,15 +150,28 @@ def _cover_page(target: Path, config: Config, entries: list[tuple[str, int]], re
         text(f"{title}", 11, dy=0.0)
         fig.text(0.9, y, f"page {page}", fontsize=11, va="top", ha="right")
         y -= 0.025
-        text(f"     {status.checks_passed} checks passed, {status.exercises} exercises", 9, dy=0.03, color="dimgray")
+        text(f"     {status.checks_passed} checks passed, {status.exercises} exercises", 9, dy=0.022 if partial else 0.03,
+             color="dimgray")
+        if partial:
+            unfinished = any(status.counts.values())
+            text(f"     {status.count_line() if unfinished else 'complete: nothing marked'}", 9,
+                 "bold" if unfinished else "normal", dy=0.03, color="firebrick" if unfinished else "dimgray")
     stamp = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
-    fig.text(0.1, 0.06, f"Built {stamp} by `make pdf`: every notebook executed top to bottom in a fresh kernel.", fontsize=8, color="dimgray")
+    how = ("every cell executed in a fresh kernel, also after errors (PARTIAL=1)" if partial
+           else "every notebook executed top to bottom in a fresh kernel")
+    fig.text(0.1, 0.06, f"Built {stamp} by `make pdf`: {how}.", fontsize=8, color="dimgray")
     fig.savefig(target, format="pdf", metadata={"Title": SHEET})
     plt.close(fig)
 
 
-def merge(pdfs: list[Path], config: Config, report: Report) -> Path:
-    """Cover page + each notebook's PDF -> ``build/submission.pdf``, one bookmark per notebook."""
+def merge(pdfs: list[Path], config: Config, report: Report, *, sources: dict[str, Any] | None = None,
+          partial: bool = False) -> tuple[Path, bool]:
+    """Cover page + each notebook's PDF -> ``build/submission.pdf``, one bookmark per notebook.
+
+    ``sources`` (what each notebook was executed from) is recorded beside the
+    PDF, so that a later failed build can tell whether this PDF is stale
+    (:func:`retire_stale`). Returns the path and whether it was written now.
+    """
     from pypdf import PdfReader, PdfWriter
 
     from .export import notebook_title
@@ -139,11 +179,11 @@ def merge(pdfs: list[Path], config: Config, report: Report) -> Path:
     build = paths.build_dir()
     target = build / "submission.pdf"
     titles = [notebook_title(executed_dir() / f"{p.stem}.ipynb") for p in pdfs]
-    inputs = {"pdfs": [content_hash(p.read_bytes()) for p in pdfs], "config": config.metadata(), "checks": [n.checks_passed for n in report.notebooks]}
+    inputs = {"pdfs": [content_hash(p.read_bytes()) for p in pdfs], "config": config.metadata(),
+              "checks": [n.checks_passed for n in report.notebooks], "partial": partial, "sources": sources or {}}
     stamp = build / "submission.inputs.json"
     if target.exists() and read_json(stamp) == inputs:
-        print("  submission.pdf: up to date")
-        return target
+        return target, False
     readers = [PdfReader(p) for p in pdfs]
     entries, page = [], 2
     for title, reader in zip(titles, readers):
@@ -153,7 +193,7 @@ def merge(pdfs: list[Path], config: Config, report: Report) -> Path:
     def write(tmp: Path) -> None:
         cover = tmp.with_suffix(".cover.pdf")
         try:
-            _cover_page(cover, config, entries, report)
+            _cover_page(cover, config, entries, report, partial)
             writer = PdfWriter()
             writer.append(PdfReader(cover))
             writer.add_outline_item("Cover", 0)
@@ -162,7 +202,7 @@ def merge(pdfs: list[Path], config: Config, report: Report) -> Path:
                 writer.add_outline_item(title, first_page - 1)
             authors = ", ".join(config.metadata()["authors"]) or "(no names given)"
             writer.add_metadata({
-                "/Title": f"{SHEET}: submission",
+                "/Title": f"{SHEET}: submission" + (" (PARTIAL: not every exercise is finished)" if partial else ""),
                 "/Author": authors,
                 "/Subject": f"{COURSE}. Contents: " + "; ".join(titles),
                 "/Keywords": "; ".join(titles),
@@ -176,7 +216,7 @@ def merge(pdfs: list[Path], config: Config, report: Report) -> Path:
 
     atomic_write(target, write)
     write_json(stamp, inputs)
-    return target
+    return target, True
 
 
 # --- make zip -------------------------------------------------------------------------------------

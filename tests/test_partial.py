@@ -1,0 +1,108 @@
+"""Handing in what there is: `make pdf PARTIAL=1`, and a stale submission never mistaken for a fresh one."""
+
+from __future__ import annotations
+
+import nbformat
+import pytest
+from pypdf import PdfReader
+
+from tests.conftest import MINI_NOTEBOOKS, make_notebook
+from workbook import exercises
+from workbook.check import CHECK_FAILED, ERROR, NOT_DONE, NotebookStatus, cell_problems, inspect_executed
+
+pytestmark = pytest.mark.slow  # each test builds a mini workbook (seconds)
+
+
+def _student_state(wb) -> None:
+    """Notebook 1 left blank, notebook 3 with a failing check, and a cell that does not depend on either."""
+    blank = exercises.blank_notebook(MINI_NOTEBOOKS["01_inclass_pytorch"])
+    nbformat.write(nbformat.from_dict(blank), wb.notebooks / "01_inclass_pytorch.ipynb")
+    broken = make_notebook("Mini 3: unfinished", [
+        ("code", "# exercise 3.1\nanswer = 41"),
+        ("code", "# check 3.1\nfrom helpers.checks import check_close\ncheck_close('3.1 the answer', answer, 42, atol=0)"),
+        ("code", "# a later cell that still runs\nprint('LATER-CELL-RAN', answer + 1)"),
+        ("code", "print(undefined_name)"),
+    ])
+    nbformat.write(broken, wb.notebooks / "03_exercise_mnist1d.ipynb")
+
+
+def _text(path) -> str:
+    return "\n".join(page.extract_text() or "" for page in PdfReader(path).pages)
+
+
+def test_unfinished_work_is_refused_by_default_with_the_way_to_hand_in_anyway(mini):
+    before = (mini.build / "submission.pdf").read_bytes()
+    _student_state(mini)
+    result = mini.build_cmd("pdf", "--quick=1")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "make pdf PARTIAL=1" in result.stderr
+    # the earlier, complete submission no longer matches the notebooks: kept, but under a name nobody hands in
+    assert not (mini.build / "submission.pdf").exists()
+    assert (mini.build / "submission.stale.pdf").read_bytes() == before
+    assert "renamed to" in result.stderr and "submission.stale.pdf" in result.stderr
+
+
+def test_partial_submission_marks_every_unfinished_exercise(mini):
+    _student_state(mini)
+    result = mini.build_cmd("pdf", "--quick=1", "--partial=1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    print(result.stdout)
+    assert "PARTIAL submission" in result.stdout
+    reader = PdfReader(mini.build / "submission.pdf")
+    assert "PARTIAL" in reader.metadata["/Title"]
+    cover = reader.pages[0].extract_text()
+    print(cover)
+    assert "PARTIAL SUBMISSION" in cover
+    assert "2 not done, 0 check failed, 0 errors" in cover  # notebook 1: the code exercise and the answer
+    assert "0 not done, 1 check failed, 1 error" in cover  # notebook 3
+    assert "1 exercises" not in cover and "2 exercises" in cover  # a blanked exercise still counts
+    text = " ".join(_text(mini.build / "submission.pdf").split())  # lines joined: the PDF wraps long notes
+    text = text.replace("\u2018", "'").replace("\u2019", "'")  # Markdown may typeset quotes as curly ones
+    assert "encountered an exception" not in text  # papermill's "stopped here" notes: a partial build did not stop
+    assert "NOT DONE. Problem 1.1: implement double" in text
+    assert "NOT DONE. Question 1.2: the answer is empty" in text
+    assert "CHECK FAILED. 3.1 the answer" in text
+    assert "ERROR. NameError: name 'undefined_name' is not defined" in text
+    assert "LATER-CELL-RAN 42" in text  # cells after an error still ran
+    assert "mini-one says hello" in text
+
+
+def test_partial_of_a_finished_workbook_marks_nothing(mini):
+    result = mini.build_cmd("pdf", "--quick=1", "--partial=1")
+    assert result.returncode == 0, result.stderr
+    text = _text(mini.build / "submission.pdf")
+    assert "NOT DONE." not in text and "CHECK FAILED." not in text and "ERROR." not in text
+    assert "complete: nothing marked" in PdfReader(mini.build / "submission.pdf").pages[0].extract_text()
+
+
+def test_a_failed_build_keeps_a_submission_that_still_matches(mini):
+    """A failure that is not about the notebooks (here: the PDF engine) leaves a matching submission in place."""
+    before = (mini.build / "submission.pdf").read_bytes()
+    result = mini.build_cmd("pdf", "--quick=1", env=mini.env(WORKBOOK_PDF_ENGINE="latex", PATH="/nonexistent"))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "was NOT updated" in result.stderr and "made from the notebooks as they are now" in result.stderr
+    assert (mini.build / "submission.pdf").read_bytes() == before
+
+
+@pytest.mark.parametrize("outputs, expected", [
+    ([{"output_type": "error", "ename": "NotImplementedError", "evalue": "Problem 3.2: x", "traceback": []}],
+     [(NOT_DONE, "Problem 3.2: x: not filled in (NotImplementedError)")]),
+    ([{"output_type": "stream", "name": "stdout", "text": "[PASS] a\n[FAIL] b: 3 > 2\n"},
+      {"output_type": "error", "ename": "CheckFailed", "evalue": "b", "traceback": []}],
+     [(CHECK_FAILED, "b: 3 > 2")]),
+    ([{"output_type": "error", "ename": "KeyError", "evalue": "'x'", "traceback": []}], [(ERROR, "KeyError: 'x'")]),
+    ([{"output_type": "stream", "name": "stdout", "text": "[PASS] fine\n"}], []),
+])
+def test_cell_problems_classifies_outputs(outputs, expected):
+    nb = {"cells": [{"cell_type": "code", "source": "x", "outputs": outputs, "execution_count": 1, "metadata": {}}]}
+    assert [(p.kind, p.what) for p in cell_problems(nb)] == expected
+
+
+def test_an_unfilled_exercise_is_counted_once_although_its_check_stops_too():
+    stop = {"output_type": "error", "ename": "NotImplementedError", "evalue": "Problem 1.1: f", "traceback": []}
+    cells = [{"cell_type": "code", "source": "f()", "outputs": [stop], "execution_count": i + 1, "metadata": {}}
+             for i in range(2)]
+    status = NotebookStatus("nb")
+    inspect_executed({"cells": cells}, status)
+    assert status.counts == {NOT_DONE: 1, CHECK_FAILED: 0, ERROR: 0}
