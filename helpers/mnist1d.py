@@ -131,6 +131,14 @@ def _check_batch(n: int = 64, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor
     )
 
 
+def _attempt(name: str, fn: Callable[[], Any]) -> Any:
+    """Call ``fn``; a crash is reported as a failed check that names the error."""
+    try:
+        return fn()
+    except Exception as err:  # noqa: BLE001 - any error of the student's code fails the check
+        checks.report(name, False, f"raised {type(err).__name__}: {err}")
+
+
 def _check_model_basics(
     name: str, model: nn.Module, expected_params: int | tuple[int, ...], lr: float = 1e-2
 ) -> None:
@@ -138,7 +146,8 @@ def _check_model_basics(
     x, y = _check_batch()
     torch.manual_seed(0)
     model.train()
-    checks.check_shape(f"{name}: logits for a batch of 64 signals", model(x), (64, NUM_CLASSES))
+    out = _attempt(f"{name}: a batch of 64 signals goes through", lambda: model(x))
+    checks.check_shape(f"{name}: logits for a batch of 64 signals", out, (64, NUM_CLASSES))
     if isinstance(expected_params, tuple):
         count = checks.count_params(model)
         checks.check_true(
@@ -151,9 +160,8 @@ def _check_model_basics(
     check_returns_logits(name, model)
     model.train()
     checks.check_grads_reach_params(f"{name}: gradients", model, F.cross_entropy(model(x), y))
-    with (
-        warnings.catch_warnings()
-    ):  # check_step_lowers_loss converts a loss that requires grad to float
+    # check_step_lowers_loss converts a loss that requires grad to float
+    with warnings.catch_warnings():
         warnings.filterwarnings(
             "ignore", message="Converting a tensor with requires_grad=True to a scalar"
         )
@@ -220,7 +228,7 @@ def check_mlp(mlp_class: Callable[..., nn.Module]) -> None:
     (a plain MLP, or ``relu(h + linear2(h))``) it is the same for every signal.
     """
     torch.manual_seed(0)
-    model = mlp_class()
+    model = _attempt("MLP: MLP() builds", mlp_class)
     _check_model_basics("MLP", model, PARAMS["mlp"])
     x1, _ = _check_batch(seed=1)
     x2, _ = _check_batch(seed=2)
@@ -245,7 +253,7 @@ def check_mlp(mlp_class: Callable[..., nn.Module]) -> None:
     )
 
     torch.manual_seed(0)
-    dropped = mlp_class(dropout=0.5)
+    dropped = _attempt("MLP: MLP(dropout=0.5) builds", lambda: mlp_class(dropout=0.5))
     checks.check_param_count("MLP with dropout: dropout adds no parameters", dropped, PARAMS["mlp"])
     dropped.train()
     with torch.no_grad():
@@ -292,7 +300,7 @@ def check_cnn(cnn_class: Callable[..., nn.Module]) -> None:
     has the same parameters and the same final length 5.
     """
     torch.manual_seed(0)
-    model = cnn_class()
+    model = _attempt("CNN: CNN() builds", cnn_class)
     _check_model_basics("CNN", model, PARAMS["cnn"])
     x1, _ = _check_batch(seed=1)
     x2, _ = _check_batch(seed=2)
@@ -319,7 +327,7 @@ def check_cnn(cnn_class: Callable[..., nn.Module]) -> None:
     )
 
     torch.manual_seed(0)
-    normed = cnn_class(batch_norm=True)
+    normed = _attempt("CNN: CNN(batch_norm=True) builds", lambda: cnn_class(batch_norm=True))
     counts = (PARAMS["cnn_batch_norm"], PARAMS["cnn_batch_norm_no_conv_bias"])
     count = checks.count_params(normed)
     checks.check_true(
@@ -549,18 +557,15 @@ def check_training_loop(train: Callable, data: dict[str, torch.Tensor]) -> dict:
         )
         scheduler = _StepCounter()
         x_val, y_val = kwargs.pop("val", (d["x_val"], d["y_val"]))
-        history = train(
-            model,
-            optimizer,
-            d["x"],
-            d["y"],
-            x_val,
-            y_val,
-            batch_size=batch,
-            scheduler=scheduler,
-            seed=seed,
-            **kwargs,
-        )
+        label = kwargs.pop("label", "training loop: runs")
+
+        def call() -> dict:
+            return train(model, optimizer, d["x"], d["y"], x_val, y_val, batch_size=batch,
+                         scheduler=scheduler, seed=seed, **kwargs)
+
+        history = _attempt(label, call)
+        if not isinstance(history, dict):
+            checks.report(label, False, f"train returned {type(history).__name__}, not a dict")
         return model, optimizer, scheduler, history
 
     model, optimizer, scheduler, history = run(epochs=epochs, label_smoothing=smoothing)
@@ -577,16 +582,21 @@ def check_training_loop(train: Callable, data: dict[str, torch.Tensor]) -> dict:
     train_calls = [c for c in model.calls if c["split"] == {"train"}]
     val_calls = [c for c in model.calls if c["split"] == {"val"}]
     good = sum(c["training"] and c["grad"] for c in train_calls)
+    hint = ""
+    if any(not c["training"] and c["grad"] for c in train_calls):
+        hint = " (model.train() at the start of every epoch?)"
+    elif any(not c["grad"] for c in train_calls):
+        hint = " (evaluated on the training signals instead of x_val?)"
     checks.check_true(
-        "training loop: batches in training mode, with gradients",
+        "training loop: passes over training signals in training mode, with gradients",
         bool(train_calls) and good == len(train_calls),
-        f"{good} of {len(train_calls)} batches (model.train() in every epoch?)",
+        f"{good} of {len(train_calls)}{hint}",
     )
     good = sum(not c["training"] and not c["grad"] for c in val_calls)
     checks.check_true(
         "training loop: validation in eval mode, without gradients",
-        bool(val_calls) and good == len(val_calls),
-        f"{good} of {len(val_calls)} passes",
+        len(val_calls) >= epochs and good == len(val_calls),
+        f"{good} of {len(val_calls)} passes over x_val",
     )
     grouped = _epochs(model.calls)
     visits = [sorted(i for c in e["train"] for i in c["rows"]) for e in grouped]
@@ -687,9 +697,9 @@ def check_training_loop(train: Callable, data: dict[str, torch.Tensor]) -> dict:
     )
 
     # early stopping: validation labels that training makes worse: the best epoch comes early
-    model, _, _, stopped = run(
-        epochs=20, patience=2, val=(d["x_val"], (d["y_val"] + 1) % NUM_CLASSES)
-    )
+    wrong_labels = (d["y_val"] + 1) % NUM_CLASSES
+    model, _, _, stopped = run(epochs=20, patience=2, val=(d["x_val"], wrong_labels),
+                               label="early stopping: runs")
     model.recording = False
     accs = list(stopped.get("val_accuracy", []))
     best = int(np.argmax(accs)) if accs else -1
@@ -712,7 +722,7 @@ def check_training_loop(train: Callable, data: dict[str, torch.Tensor]) -> dict:
         )
 
     # a final model: no validation set
-    model, _, _, final = run(epochs=2, val=(None, None))
+    model, _, _, final = run(epochs=2, val=(None, None), label="training loop: x_val=None runs")
     checks.check_true(
         "training loop: x_val=None trains without validation",
         len(final.get("train_loss", [])) == 2

@@ -1,0 +1,374 @@
+"""Typical mistakes in Problem 3's exercises, each put into the solved notebook: its check FAILs.
+
+Each test replaces a snippet of a solution region (``tests/instructor/cells.py``
+insists that the snippet occurs exactly once) and runs the notebook in quick
+mode up to the exercise's check, which must print ``[FAIL]`` and raise
+``CheckFailed``; a crash elsewhere does not count. The first three come from
+the issue that asked for them (softmax before the cross-entropy, ``model.train()``
+once before the epoch loop, ``padding=2`` in the CNN's first layer, early
+stopping that does not restore the best weights, ``reduction="sum"``, no
+``zero_grad``); the others are mistakes students make in these exercises.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.instructor.cells import expect_check_failure, fail_lines, run_cells
+
+NOTEBOOK = "03_exercise_mnist1d"
+
+#: The cells each exercise's check needs: nothing of the plots, and the 3.1 check only for 3.1.
+CHECK_CELL = {
+    "3.1": "# check the loop on a model",
+    "3.2": "# check logistic regression",
+    "3.3": "# check the MLP",
+    "3.4": "# check the CNN",
+}
+PLOTS = "# one example signal per class"
+
+LOSS = "loss = F.cross_entropy(logits, yb, label_smoothing=label_smoothing)"
+EPOCH_START = "    for epoch in range(epochs):\n        model.train()\n"
+RESTORE = "    if best_state is not None:\n        model.load_state_dict(best_state)\n"
+SCHEDULER = "            if scheduler is not None:\n                scheduler.step()\n"
+CONV1 = "nn.Conv1d(1, channels, 5, stride=2, padding=1)"
+LAYER = "h = F.relu(norm(conv(h)))"
+
+MISTAKES = {  # exercise -> mistake -> [(snippet of the solution, what a student writes), ...]
+    "3.1": {
+        "model.train() once, before the epoch loop": [
+            (
+                EPOCH_START,
+                "    model.train()\n    for epoch in range(epochs):\n",
+            ),
+        ],
+        "no model.train() at all": [
+            (
+                EPOCH_START,
+                "    for epoch in range(epochs):\n",
+            ),
+        ],
+        "no optimizer.zero_grad()": [
+            (
+                "            optimizer.zero_grad(set_to_none=True)\n",
+                "",
+            ),
+        ],
+        "zero_grad after backward": [
+            (
+                "            optimizer.zero_grad(set_to_none=True)\n            loss.backward()\n",
+                "            loss.backward()\n            optimizer.zero_grad(set_to_none=True)\n",
+            ),
+        ],
+        "no backward": [
+            (
+                "            loss.backward()\n",
+                "",
+            ),
+        ],
+        "no optimiser step": [
+            (
+                "            optimizer.step()\n",
+                "",
+            ),
+        ],
+        'reduction="sum"': [
+            (
+                LOSS,
+                LOSS[:-1] + ', reduction="sum")',
+            ),
+        ],
+        "label smoothing ignored": [
+            (
+                LOSS,
+                "loss = F.cross_entropy(logits, yb)",
+            ),
+        ],
+        "no shuffling": [
+            (
+                "order = torch.randperm(n, generator=generator).to(x.device)",
+                "order = torch.arange(n, device=x.device)",
+            ),
+        ],
+        "shuffling that ignores the seed": [
+            (
+                "torch.randperm(n, generator=generator)",
+                "torch.randperm(n)",
+            ),
+        ],
+        "the last, smaller batch dropped": [
+            (
+                "for i in range(0, n, batch_size):",
+                "for i in range(0, n - batch_size + 1, batch_size):",
+            ),
+        ],
+        "train_loss as the mean of batch means": [
+            (
+                "loss_sum += loss.item() * len(idx)",
+                "loss_sum += loss.item()",
+            ),
+            (
+                'history["train_loss"].append(loss_sum / n)',
+                'history["train_loss"].append(loss_sum / -(-n // batch_size))',
+            ),
+        ],
+        "train_loss of the last batch only": [
+            (
+                'history["train_loss"].append(loss_sum / n)',
+                'history["train_loss"].append(loss.item())',
+            ),
+        ],
+        "train_accuracy in percent": [
+            (
+                'history["train_accuracy"].append(correct / n)',
+                'history["train_accuracy"].append(100 * correct / n)',
+            ),
+        ],
+        "validation on the training signals": [
+            (
+                "val_loss, val_accuracy = evaluate(model, x_val, y_val)",
+                "val_loss, val_accuracy = evaluate(model, x, y)",
+            ),
+        ],
+        "history entries per batch": [
+            (
+                'history["train_loss"].append(loss_sum / n)',
+                "pass",
+            ),
+            (
+                "            loss_sum += loss.item() * len(idx)\n",
+                "            loss_sum += loss.item() * len(idx)\n"
+                '            history["train_loss"].append(loss.item())\n',
+            ),
+        ],
+        "scheduler stepped once per epoch": [
+            (
+                SCHEDULER,
+                "",
+            ),
+            (
+                '        history["train_loss"].append(loss_sum / n)\n',
+                "        if scheduler is not None:\n            scheduler.step()\n"
+                '        history["train_loss"].append(loss_sum / n)\n',
+            ),
+        ],
+        "augment ignored": [
+            (
+                "                xb = augment(xb, generator)\n",
+                "                pass\n",
+            ),
+        ],
+        "early stopping without restoring the best weights": [
+            (
+                RESTORE,
+                "",
+            ),
+        ],
+        "early stopping keeps a live reference, not a copy": [
+            (
+                "best_state = copy.deepcopy(model.state_dict())",
+                "best_state = model.state_dict()",
+            ),
+        ],
+        "patience off by one": [
+            (
+                "epoch - best_epoch >= patience",
+                "epoch - best_epoch > patience",
+            ),
+        ],
+        "patience ignored": [
+            (
+                "        elif patience is not None and epoch - best_epoch >= patience:\n"
+                "            break\n",
+                "",
+            ),
+        ],
+        "x_val=None not handled": [
+            (
+                "        if x_val is None:\n            continue\n",
+                "",
+            ),
+        ],
+    },
+    "3.2": {
+        "no bias": [
+            (
+                "self.linear = nn.Linear(40, 10)",
+                "self.linear = nn.Linear(40, 10, bias=False)",
+            ),
+        ],
+        "softmax at the end": [
+            (
+                "return self.linear(x)",
+                "return F.softmax(self.linear(x), dim=1)",
+            ),
+        ],
+        "ReLU at the end": [
+            (
+                "return self.linear(x)",
+                "return F.relu(self.linear(x))",
+            ),
+        ],
+        "a hidden layer": [
+            (
+                "self.linear = nn.Linear(40, 10)",
+                "self.linear = nn.Sequential(nn.Linear(40, 10), nn.ReLU(), nn.Linear(10, 10))",
+            ),
+        ],
+    },
+    "3.3": {
+        "softmax before the cross-entropy": [
+            (
+                "return self.linear3(h)",
+                "return F.softmax(self.linear3(h), dim=1)",
+            ),
+        ],
+        "no skip connection": [
+            (
+                "h = h + self.dropout(F.relu(self.linear2(h)))",
+                "h = self.dropout(F.relu(self.linear2(h)))",
+            ),
+        ],
+        "skip connection inside the ReLU": [
+            (
+                "h = h + self.dropout(F.relu(self.linear2(h)))",
+                "h = self.dropout(F.relu(h + self.linear2(h)))",
+            ),
+        ],
+        "no ReLUs": [
+            (
+                "h = self.dropout(F.relu(self.linear1(x)))",
+                "h = self.dropout(self.linear1(x))",
+            ),
+            (
+                "h = h + self.dropout(F.relu(self.linear2(h)))",
+                "h = h + self.dropout(self.linear2(h))",
+            ),
+        ],
+        "dropout ignored": [
+            (
+                "self.dropout = nn.Dropout(dropout)",
+                "self.dropout = nn.Identity()",
+            ),
+        ],
+        "dropout on the logits": [
+            (
+                "return self.linear3(h)",
+                "return self.dropout(self.linear3(h))",
+            ),
+        ],
+        "F.dropout, also in eval mode": [
+            (
+                "h = self.dropout(F.relu(self.linear1(x)))",
+                "h = F.dropout(F.relu(self.linear1(x)), self.dropout.p)",
+            ),
+        ],
+        "256 hidden units hard-coded": [
+            (
+                "self.linear1 = nn.Linear(40, hidden)",
+                "self.linear1 = nn.Linear(40, 256)",
+            ),
+            (
+                "self.linear2 = nn.Linear(hidden, hidden)",
+                "self.linear2 = nn.Linear(256, 256)",
+            ),
+            (
+                "self.linear3 = nn.Linear(hidden, 10)",
+                "self.linear3 = nn.Linear(256, 10)",
+            ),
+        ],
+        "ReLU on the logits": [
+            (
+                "return self.linear3(h)",
+                "return F.relu(self.linear3(h))",
+            ),
+        ],
+    },
+    "3.4": {
+        "padding=2 in the first layer": [
+            (
+                CONV1,
+                "nn.Conv1d(1, channels, 5, stride=2, padding=2)",
+            ),
+        ],
+        "kernel 3 in the first layer": [
+            (
+                CONV1,
+                "nn.Conv1d(1, channels, 3, stride=2, padding=1)",
+            ),
+        ],
+        "stride 1 in the first layer": [
+            (
+                CONV1,
+                "nn.Conv1d(1, channels, 5, stride=1, padding=1)",
+            ),
+        ],
+        "signal as 40 channels": [
+            (
+                "h = x.unsqueeze(1)",
+                "h = x.unsqueeze(2)",
+            ),
+        ],
+        "no ReLUs": [
+            (
+                LAYER,
+                "h = norm(conv(h))",
+            ),
+        ],
+        "batch norm after the ReLU": [
+            (
+                LAYER,
+                "h = norm(F.relu(conv(h)))",
+            ),
+        ],
+        "batch_norm ignored": [
+            (
+                "norm = (lambda: nn.BatchNorm1d(channels)) if batch_norm else nn.Identity",
+                "norm = nn.Identity",
+            ),
+        ],
+        "one batch norm shared by all layers": [
+            (
+                "self.norms = nn.ModuleList([norm() for _ in self.convs])",
+                "self.norms = nn.ModuleList([norm()] * 3)",
+            ),
+        ],
+        "softmax before the cross-entropy": [
+            (
+                "return self.linear(h.flatten(1))",
+                "return F.softmax(self.linear(h.flatten(1)), dim=1)",
+            ),
+        ],
+    },
+}
+
+CASES = [(exercise, name) for exercise, mistakes in MISTAKES.items() for name in mistakes]
+
+
+def skipped(exercise: str) -> list[str]:
+    """Cells not needed for ``exercise``'s check: the plots, and the loop's check for the models."""
+    return [PLOTS] + ([CHECK_CELL["3.1"]] if exercise != "3.1" else [])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("exercise", list(CHECK_CELL))
+def test_the_solved_notebook_passes_each_check(exercise):
+    _, output = run_cells(NOTEBOOK, until=CHECK_CELL[exercise], skip=skipped(exercise))
+    assert "[PASS]" in output and "[FAIL]" not in output
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("exercise, mistake", CASES, ids=[f"{e}: {m}" for e, m in CASES])
+def test_the_check_catches_the_mistake(exercise, mistake):
+    output = expect_check_failure(
+        NOTEBOOK,
+        until=CHECK_CELL[exercise],
+        skip=skipped(exercise),
+        replace=dict(MISTAKES[exercise][mistake]),
+    )
+    assert fail_lines(output), output
+
+
+def test_every_exercise_has_mistakes():
+    assert set(MISTAKES) == {"3.1", "3.2", "3.3", "3.4"}
+    assert sum(len(m) for m in MISTAKES.values()) >= 40
