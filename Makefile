@@ -12,13 +12,14 @@ SEED   ?= 0
 DEVICE ?= auto
 STRICT ?= 0
 FORCE  ?= 0
+PARTIAL ?= 0
 BUILD_FLAGS := --quick=$(QUICK) --seed=$(SEED) --device=$(DEVICE)
 
 .DEFAULT_GOAL := help
 .PHONY: help setup data run pdf check blank zip lab test test-all bench release clean
 
 help: ## show this menu
-	@echo "Deep Learning II workbook. Usage: make <target> [QUICK=1] [SEED=0] [DEVICE=auto|cpu|cuda|mps]"
+	@echo "Deep Learning II workbook. Usage: make <target> [QUICK=1] [SEED=0] [DEVICE=auto|cpu|cuda|mps] [PARTIAL=1]"
 	@echo
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
 
@@ -42,11 +43,11 @@ run: $(STAMP) ## execute the notebooks (only those whose inputs changed) into bu
 check: $(STAMP) ## pre-submission check: every exercise filled, executed cleanly, every check PASS
 	$(PY) -m workbook check $(BUILD_FLAGS)
 
-pdf: $(STAMP) ## run, check and export everything into build/submission.pdf
-	$(PY) -m workbook pdf $(BUILD_FLAGS) --strict=$(STRICT)
+pdf: $(STAMP) ## run, check and export everything into build/submission.pdf (PARTIAL=1: hand in what there is)
+	$(PY) -m workbook pdf $(BUILD_FLAGS) --strict=$(STRICT) --partial=$(PARTIAL)
 
 zip: $(STAMP) ## build/submission.zip: the PDF, the executed notebooks and SHA-256 checksums
-	$(PY) -m workbook zip $(BUILD_FLAGS) --strict=$(STRICT)
+	$(PY) -m workbook zip $(BUILD_FLAGS) --strict=$(STRICT) --partial=$(PARTIAL)
 
 blank: $(STAMP) ## instructors: write the student copies (exercises blanked) to build/blank/
 	$(PY) -m workbook blank --force=$(FORCE)
