@@ -15,6 +15,12 @@ FORCE  ?= 0
 PARTIAL ?= 0
 BUILD_FLAGS := --quick=$(QUICK) --seed=$(SEED) --device=$(DEVICE)
 
+# The environment remembers the folder it was set up for (in $(STAMP)): in a copied or moved
+# workbook folder, `make setup` installs it again for this folder.
+ifneq ($(shell cat $(STAMP) 2>/dev/null),$(CURDIR))
+.PHONY: $(STAMP)
+endif
+
 .DEFAULT_GOAL := help
 .PHONY: help setup data run pdf check blank zip lab test test-all bench release clean
 
@@ -27,11 +33,11 @@ setup: $(STAMP) ## create .venv from the pinned requirements (no-op when they di
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed; found " + sys.version.split()[0] + ". Run: make PYTHON=python3.12 (or another 3.11+ interpreter)")'
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -c "" 2>/dev/null || $(PYTHON) -m venv --clear $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
 	$(PY) -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation --config-settings editable_mode=compat -e .
 	$(PY) -m workbook configure-lab
-	@touch $(STAMP)
+	@echo "$(CURDIR)" > $(STAMP)
 	@echo "environment ready: $(VENV) (kernel dl2-workbook)"
 
 data: $(STAMP) ## rebuild data/mnist1d.npz from the mnist1d package and verify it matches

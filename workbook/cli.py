@@ -82,6 +82,7 @@ def main(argv: Iterable[str] | None = None) -> int:
     try:
         if command != "blank":
             commands.check_environment()
+            commands.check_folder(reporter)
         commands.check_build_dir_writable(paths.build_dir())
         commands.COMMANDS[command](options, reporter)
     except WorkbookError as err:

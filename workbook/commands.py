@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 
-from . import check, execute, export, submission
+from . import check, environment, execute, export, submission
 from .errors import BuildError
 from .events import Event, Reporter
 from .iorw import read_json, write_json
@@ -51,6 +51,16 @@ def check_build_dir_writable(build: Path) -> None:
             f"cannot write to the build directory {build}: {err.strerror}.\n"
             f"Fix: make it writable (`chmod -R u+w {build}`) or build elsewhere with WORKBOOK_BUILD_DIR=/some/writable/dir."
         ) from err
+
+
+def check_folder(reporter: Reporter) -> None:
+    """This folder's code and data in every kernel; a clear word when the environment is another folder's."""
+    environment.use_this_folder()
+    message, fatal = environment.foreign_environment()
+    if message and fatal:
+        raise BuildError(message)
+    if message:
+        reporter.line(f"warning: {message}\n  (This build uses this folder's notebooks, helpers and data all the same.)")
 
 
 def save_record(command: str, options: Options, reporter: Reporter) -> None:

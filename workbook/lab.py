@@ -219,7 +219,11 @@ def serve(root: Path | None = None, port: int | None = None, token: str | None =
         print(f"starting JupyterLab in {root} ...", flush=True)
         # stdin from /dev/null: Ctrl-C then stops the server at once instead of asking
         # "Shutdown this Jupyter server (y/[n])?" on a terminal it shares with us.
-        process = subprocess.Popen(lab_command(root, port, token), stdin=subprocess.DEVNULL)
+        from .environment import use_this_folder
+
+        # kernels inherit the server's environment: this folder's helpers and data, also in a copied folder
+        process = subprocess.Popen(lab_command(root, port, token), stdin=subprocess.DEVNULL,
+                                   env=use_this_folder(dict(os.environ)))
     except LabError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
