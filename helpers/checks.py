@@ -27,6 +27,18 @@ class CheckFailed(AssertionError):
     """A check's figure is outside its bound."""
 
 
+#: Every check run in this process, in order: name, verdict and, where the check compares a figure
+#: with a bound, the figure, the bound and the relation that must hold (``value <= bound`` ...).
+#: :func:`helpers.results.save_results` saves it with a notebook's key figures, so that the
+#: portability report (``make portability``) can state each check's margin over many machines.
+RECORDED: list[dict[str, Any]] = []
+
+
+def margin(value: float, relation: str, bound: float) -> float:
+    """How far ``value`` is on the passing side of ``bound`` (negative: it fails)."""
+    return bound - value if relation in {"<", "<="} else value - bound
+
+
 def _as_array(value: Any) -> np.ndarray:
     if hasattr(value, "detach"):  # torch tensor, on any device
         value = value.detach().cpu().numpy()
@@ -39,9 +51,18 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def report(name: str, passed: bool, detail: str) -> bool:
-    """Print the check's line; raise :class:`CheckFailed` if it did not pass."""
+def report(name: str, passed: bool, detail: str, *, value: float | None = None, relation: str | None = None,
+           bound: float | None = None) -> bool:
+    """Print the check's line and record it; raise :class:`CheckFailed` if it did not pass.
+
+    ``value``, ``relation`` and ``bound`` (when the check compares a figure with a
+    bound) go into :data:`RECORDED` for the portability report.
+    """
     line = f"{PASS_TAG if passed else FAIL_TAG} {name}: {detail}"
+    entry: dict[str, Any] = {"name": name, "passed": bool(passed)}
+    if value is not None and relation is not None and bound is not None and np.isfinite(value):
+        entry.update(value=float(value), relation=relation, bound=float(bound), margin=margin(float(value), relation, float(bound)))
+    RECORDED.append(entry)
     print(line, flush=True)
     if not passed:
         raise CheckFailed(line)
@@ -68,28 +89,31 @@ def check_close(name: str, actual: Any, expected: Any, *, atol: float = 0.0, rto
     detail = f"max abs error {_fmt(error)} <= {_fmt(bound)}" if ok else f"max abs error {_fmt(error)} > bound {_fmt(bound)}"
     if a.size == 1:
         detail += f" (yours {_fmt(float(a.ravel()[0]))}, reference {_fmt(float(e.ravel()[0]))})"
-    return report(name, ok, detail)
+    return report(name, ok, detail, value=error, relation="<=", bound=bound)
 
 
 def check_rel_error(name: str, actual: Any, expected: Any, bound: float) -> bool:
     """Pass when the relative error (see :func:`max_rel_error`) is at most ``bound``."""
     error = max_rel_error(actual, expected)
     ok = bool(np.isfinite(error)) and error <= bound
-    return report(name, ok, f"relative error {_fmt(error)} {'<=' if ok else '>'} {_fmt(bound)}")
+    return report(name, ok, f"relative error {_fmt(error)} {'<=' if ok else '>'} {_fmt(bound)}",
+                  value=error, relation="<=", bound=bound)
 
 
 def check_less(name: str, value: float, bound: float, *, what: str = "value") -> bool:
     """Pass when ``value < bound``."""
     value = float(value)
     ok = bool(np.isfinite(value)) and value < bound
-    return report(name, ok, f"{what} {_fmt(value)} {'<' if ok else '>='} {_fmt(bound)}")
+    return report(name, ok, f"{what} {_fmt(value)} {'<' if ok else '>='} {_fmt(bound)}",
+                  value=value, relation="<", bound=bound)
 
 
 def check_greater(name: str, value: float, bound: float, *, what: str = "value") -> bool:
     """Pass when ``value > bound``."""
     value = float(value)
     ok = bool(np.isfinite(value)) and value > bound
-    return report(name, ok, f"{what} {_fmt(value)} {'>' if ok else '<='} {_fmt(bound)}")
+    return report(name, ok, f"{what} {_fmt(value)} {'>' if ok else '<='} {_fmt(bound)}",
+                  value=value, relation=">", bound=bound)
 
 
 def check_equal(name: str, actual: Any, expected: Any) -> bool:

@@ -14,9 +14,15 @@ from .files import write_json
 
 
 def save_results(name: str, figures: dict[str, Any]) -> Path:
-    """Write ``figures`` to ``<build>/results/<name>.json`` atomically and return the path."""
+    """Write ``figures`` to ``<build>/results/<name>.json`` atomically and return the path.
+
+    Every check the notebook ran (:data:`helpers.checks.RECORDED`) is saved with
+    them under ``"checks"``: figure, bound and margin, for the portability report.
+    """
+    from .checks import RECORDED
+
     target = paths.results_dir() / f"{name}.json"
-    write_json(target, figures)
+    write_json(target, {**figures, "checks": list(RECORDED)})
     print(f"key figures written to {target}")
     return target
 
