@@ -1,0 +1,402 @@
+"""Leak tests over everything the student release (``make release``) contains.
+
+1. **Text.** No line of a solution region and no sentence of a written answer
+   of the solved notebooks appears anywhere in the release: not in
+   ``helpers/``, ``workbook/``, ``tests/``, the blank notebooks or the README.
+   Lines shorter than ``MIN_LINE`` characters, and lines that the solved
+   notebook also shows outside its regions (given code), are not compared;
+   answers are compared sentence by sentence (``MIN_WORDS`` words or more),
+   with runs of white space made one space on both sides, so that a sentence
+   wrapped differently is still found.
+
+2. **Objects** (``slow``). No function or class of any ``helpers`` module
+   passes an exercise's check when it is put in place of the student's code.
+   The solved notebook runs once in this process (quick mode, see
+   ``tests/instructor/cells.py``) up to each exercise cell; then for each
+   candidate the exercise's name is bound to it in a copy of the namespace and
+   the cell after the exercise (its check) runs. It must raise. A function
+   exercise is tried with every helper function; a class exercise with every
+   helper class, and with every helper function in place of each method that
+   holds an exercise. Controls prove the harness can see a pass: the
+   notebook's own solution, put back the same way, passes every check (before
+   and after the candidates), and a stub that raises ``NotImplementedError``
+   fails every one.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import copy
+import importlib
+import inspect
+import io
+import json
+import pkgutil
+import re
+import signal
+import time
+import types
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import pytest
+
+import helpers
+from helpers import paths
+from tests.instructor.cells import load_cells, run_cells
+from workbook import exercises, release
+
+#: Solution lines shorter than this are not compared (``return x``, ``model.train()``).
+MIN_LINE = 25
+#: Answer sentences with fewer words are not compared.
+MIN_WORDS = 6
+#: Seconds one candidate may take in a check before it counts as inconclusive.
+CANDIDATE_TIMEOUT = 60
+PURE_SYNTAX = re.compile(r"^[\s()\[\]{}:,.;#'\"=+\-*/]*$")
+
+
+def solved(name: str) -> dict:
+    return json.loads((paths.ROOT / "notebooks" / f"{name}.ipynb").read_text(encoding="utf-8"))
+
+
+def squeeze(text: str) -> str:
+    return " ".join(text.split())
+
+
+# --- 1. text ---------------------------------------------------------------------------------
+
+
+@dataclass
+class SolutionText:
+    notebook: str
+    exercise: str
+    text: str  # squeezed
+    kind: str  # "code line" or "answer sentence"
+
+
+def _sentences(body: str) -> list[str]:
+    return [s for s in re.split(r"(?<=[.!?])\s+", squeeze(body)) if len(s.split()) >= MIN_WORDS]
+
+
+def solution_texts() -> tuple[list[SolutionText], dict[str, int]]:
+    """Every comparable solution line and answer sentence of the solved notebooks, and counts."""
+    found, counts = [], dict(region_lines=0, short=0, given=0, code=0, answer=0)
+    for name in paths.NOTEBOOK_NAMES:
+        nb = solved(name)
+        regions = exercises.find_regions(nb, name)
+        inside: dict[int, set[int]] = {}
+        for r in regions:
+            inside.setdefault(r.cell, set()).update(range(r.start, r.end + 1))
+        outside = [line for index, cell in enumerate(nb["cells"])
+                   for number, line in enumerate(exercises._source(cell).splitlines())
+                   if number not in inside.get(index, ())]
+        given = squeeze("\n".join(outside))  # what the notebook shows outside its regions
+        for r in regions:
+            lines = exercises._source(nb["cells"][r.cell]).splitlines()[r.start + 1: r.end]
+            if r.kind == "answer":
+                for sentence in _sentences("\n".join(lines)):
+                    found.append(SolutionText(name, r.name, sentence, "answer sentence"))
+                    counts["answer"] += 1
+                continue
+            for line in lines:
+                text = squeeze(line)
+                counts["region_lines"] += 1
+                if len(text) < MIN_LINE or PURE_SYNTAX.match(text):
+                    counts["short"] += 1
+                elif text in given:
+                    counts["given"] += 1
+                else:
+                    found.append(SolutionText(name, r.name, text, "code line"))
+                    counts["code"] += 1
+    return found, counts
+
+
+def release_texts(rel: release.Release) -> dict[str, str]:
+    """Every text file of the release, squeezed; notebooks as the text of their cells."""
+    texts = {}
+    for name, data in sorted(rel.files.items()):
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        if name.endswith(".ipynb"):
+            text = "\n".join(exercises._source(c) for c in json.loads(text)["cells"])
+        texts[name] = squeeze(text)
+    return texts
+
+
+@pytest.fixture(scope="module")
+def student_release() -> release.Release:
+    return release.assemble(paths.ROOT)
+
+
+def test_no_solution_line_or_answer_sentence_is_in_the_release(student_release):
+    texts = release_texts(student_release)
+    needles, counts = solution_texts()
+    hits = [(needle, name) for needle in needles
+            for name, text in texts.items() if needle.text in text]
+    folders = sorted({name.split("/")[0] for name in texts})
+    print(f"compared {counts['code']} solution lines (of {counts['region_lines']} in the regions: "
+          f"{counts['short']} shorter than {MIN_LINE} characters or pure syntax, {counts['given']} "
+          f"also given outside the regions) and {counts['answer']} answer sentences of "
+          f"{MIN_WORDS}+ words with {len(texts)} text files of the release "
+          f"({sum(map(len, texts.values())):,} characters; {', '.join(folders)})")
+    for needle, name in hits:
+        print(f"  LEAK {needle.notebook} / {needle.exercise}: {needle.kind} in {name}: "
+              f"{needle.text!r}")
+    assert counts["code"] > 20 and counts["answer"] > 10, "the comparison lost its material"
+    assert not hits, f"{len(hits)} solution texts appear in the release (listed above)"
+
+
+def test_the_text_comparison_finds_a_planted_line(student_release):
+    needles, _ = solution_texts()
+    line = next(n for n in needles if n.kind == "code line")
+    sentence = next(n for n in needles if n.kind == "answer sentence")
+    planted = dict(student_release.files)
+    planted["helpers/training.py"] += f"\n    # {line.text}\n".encode()
+    wrapped = sentence.text.replace(" ", "\n    ", 3)
+    planted["tests/test_data.py"] += f'\n"""{wrapped}"""\n'.encode()
+    texts = release_texts(release.Release(files=planted))
+    assert line.text in texts["helpers/training.py"]
+    assert sentence.text in texts["tests/test_data.py"]
+
+
+# --- 2. objects ------------------------------------------------------------------------------
+
+
+@dataclass
+class Exercise:
+    """The code one exercise cell defines around its solution regions."""
+
+    notebook: str
+    cell: int  # index of the exercise cell
+    name: str  # the top-level function or class around the regions
+    kind: str  # "function" or "class"
+    methods: list[str]  # for a class: the methods that hold a region
+    regions: list[str]
+    check_cell: int = -1
+
+    @property
+    def label(self) -> str:
+        return f"{self.regions[0].split(':')[0]} {self.name}"
+
+
+def find_exercises(notebook: str) -> list[Exercise]:
+    """The exercises of a solved notebook, grouped by the function or class around them."""
+    cells = load_cells(notebook)
+    found: dict[tuple[int, str], Exercise] = {}
+    for region in exercises.find_regions(solved(notebook), notebook):
+        if region.kind != "code":
+            continue
+        tree = ast.parse(cells[region.cell]["source"])
+        line = region.start + 1  # ast counts from 1
+        for node in tree.body:
+            if not (node.lineno <= line <= node.end_lineno):
+                continue
+            if isinstance(node, ast.ClassDef):
+                made = Exercise(notebook, region.cell, node.name, "class", [], [])
+                ex = found.setdefault((region.cell, node.name), made)
+                ex.methods += [item.name for item in node.body
+                               if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))
+                               and item.lineno <= line <= item.end_lineno
+                               and item.name not in ex.methods]
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                made = Exercise(notebook, region.cell, node.name, "function", [], [])
+                ex = found.setdefault((region.cell, node.name), made)
+            else:
+                continue
+            ex.regions.append(region.name)
+            break
+        else:
+            raise AssertionError(f"{notebook}: {region.name} is not inside a function or class; "
+                                 "teach this harness how to replace it")
+    for ex in found.values():
+        uses = re.compile(rf"\b{re.escape(ex.name)}\b")
+        ex.check_cell = next(c["index"] for c in cells[ex.cell + 1:]
+                             if c["cell_type"] == "code" and uses.search(c["source"]))
+    return sorted(found.values(), key=lambda e: e.cell)
+
+
+def helper_candidates() -> tuple[dict[str, Callable], dict[str, type]]:
+    """Every function and class defined in a helpers module, public or private.
+
+    Functions include methods defined in helper classes, static methods, and
+    functions nested inside other functions that need no closure.
+    """
+    functions: dict[str, Callable] = {}
+    classes: dict[str, type] = {}
+    seen: set[int] = set()
+
+    def add_nested(code: types.CodeType, module: types.ModuleType, where: str) -> None:
+        for const in code.co_consts:
+            if isinstance(const, types.CodeType) and not const.co_name.startswith("<"):
+                if not const.co_freevars and id(const) not in seen:
+                    seen.add(id(const))
+                    nested = types.FunctionType(const, vars(module))
+                    functions[f"{where}.<locals>.{const.co_name}"] = nested
+                add_nested(const, module, f"{where}.<locals>.{const.co_name}")
+
+    def visit(obj: Any, where: str, module: types.ModuleType) -> None:
+        if isinstance(obj, (staticmethod, classmethod)):
+            obj = obj.__func__
+        if id(obj) in seen or getattr(obj, "__module__", None) != module.__name__:
+            return
+        if inspect.isclass(obj):
+            seen.add(id(obj))
+            classes[where] = obj
+            for attr, member in vars(obj).items():
+                visit(member, f"{where}.{attr}", module)
+        elif inspect.isfunction(obj):
+            seen.add(id(obj))
+            functions[where] = obj
+            add_nested(obj.__code__, module, where)
+
+    for info in pkgutil.iter_modules(helpers.__path__):
+        module = importlib.import_module(f"helpers.{info.name}")
+        for attr, obj in vars(module).items():
+            visit(obj, f"helpers.{info.name}.{attr}", module)
+    return functions, classes
+
+
+class CandidateTimeout(Exception):
+    pass
+
+
+def _on_alarm(signum, frame):
+    raise CandidateTimeout(f"over {CANDIDATE_TIMEOUT} s")
+
+
+def _fresh(namespace: dict[str, Any]) -> dict[str, Any]:
+    """A copy of the namespace whose data (tensors, arrays, dicts, lists, models) are copies too."""
+    out = {}
+    for key, value in namespace.items():
+        code = isinstance(value, (types.ModuleType, types.FunctionType, type))
+        if code or (callable(value) and not hasattr(value, "state_dict")):
+            out[key] = value
+            continue
+        try:
+            out[key] = copy.deepcopy(value)
+        except Exception:  # noqa: BLE001 - generators, loaders: shared, as in the notebook
+            out[key] = value
+    return out
+
+
+def run_check(ex: Exercise, namespace: dict[str, Any], replacement: Any) -> tuple[bool, str]:
+    """Run the exercise's check cell with ``ex.name`` bound to ``replacement``: (passed, why)."""
+    import torch
+
+    state = torch.get_default_dtype(), torch.is_grad_enabled(), torch.get_num_threads()
+    ns = _fresh(namespace)
+    ns[ex.name] = replacement
+    previous = signal.signal(signal.SIGALRM, _on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, CANDIDATE_TIMEOUT)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+            warnings.simplefilter("ignore")
+            run_cells(ex.notebook, start=ex.check_cell, until=ex.check_cell, namespace=ns)
+        return True, ""
+    except KeyboardInterrupt:
+        raise
+    except CandidateTimeout as err:
+        return False, f"timeout: {err}"
+    except BaseException as err:  # noqa: BLE001 - any failure of the check counts (SystemExit too)
+        return False, f"{type(err).__name__}: {str(err)[:80]}"
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        torch.set_default_dtype(state[0])
+        torch.set_grad_enabled(state[1])
+        torch.set_num_threads(state[2])
+
+
+def _stub(*args: Any, **kwargs: Any) -> Any:
+    raise NotImplementedError("stub")
+
+
+def _with_methods(cls: type, methods: dict[str, Callable]) -> type:
+    """A subclass of ``cls`` with the same name whose ``methods`` are replaced."""
+    return type(cls.__name__, (cls,), {**methods, "__module__": cls.__module__,
+                                        "__qualname__": cls.__qualname__})
+
+
+@dataclass
+class Trials:
+    notebook: str
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    passed: list[str] = field(default_factory=list)  # "candidate passes exercise"
+    inconclusive: list[str] = field(default_factory=list)
+    controls: list[str] = field(default_factory=list)  # control failures
+
+
+def try_candidates(notebook: str) -> Trials:
+    functions, classes = helper_candidates()
+    trials = Trials(notebook)
+    namespace: dict[str, Any] | None = None
+    last = -1
+    for ex in find_exercises(notebook):
+        start = time.perf_counter()
+        # the solved notebook up to and including this exercise cell, continuing from the last one
+        namespace, _ = run_cells(notebook, start=last + 1, until=ex.cell, namespace=namespace)
+        last = ex.cell
+        solution = namespace[ex.name]
+        if ex.kind == "function":
+            tries = {name: fn for name, fn in functions.items()}
+            stub = _stub
+        else:
+            tries = {name: cls for name, cls in classes.items()}
+            for method in ex.methods:
+                tries.update({f"{name} as {ex.name}.{method}": _with_methods(solution, {method: fn})
+                              for name, fn in functions.items()})
+            stub = _with_methods(solution, {m: _stub for m in ex.methods})
+        ok, why = run_check(ex, namespace, solution)
+        if not ok:
+            trials.controls.append(f"{ex.label}: the notebook's own solution fails ({why})")
+        stub_ok, _ = run_check(ex, namespace, stub)
+        if stub_ok:
+            trials.controls.append(f"{ex.label}: a stub raising NotImplementedError passes the "
+                                   f"check in cell {ex.check_cell}: it does not check {ex.name}")
+        passes = []
+        for name, candidate in tries.items():
+            ok, why = run_check(ex, namespace, candidate)
+            if ok:
+                passes.append(name)
+                trials.passed.append(f"{name} passes {ex.label} (check cell {ex.check_cell})")
+            elif why.startswith("timeout"):
+                trials.inconclusive.append(f"{name} on {ex.label}: {why}")
+        ok, why = run_check(ex, namespace, solution)
+        if not ok:
+            trials.controls.append(f"{ex.label}: the solution fails after the candidates ran "
+                                   f"({why}): a candidate changed shared state")
+        trials.rows.append(dict(exercise=ex.label, kind=ex.kind,
+                                methods=",".join(ex.methods) or "-", tried=len(tries),
+                                passed=passes,
+                                seconds=time.perf_counter() - start))
+    return trials
+
+
+@pytest.fixture(scope="module", params=paths.NOTEBOOK_NAMES)
+def trials(request) -> Trials:
+    result = try_candidates(request.param)
+    functions, classes = helper_candidates()
+    print(f"\n{request.param}: {len(functions)} helper functions, {len(classes)} helper classes")
+    print(f"{'exercise':<40} {'kind':<8} {'methods':<18} {'tried':>5} {'passed':>6} {'s':>6}")
+    for row in result.rows:
+        print(f"{row['exercise']:<40} {row['kind']:<8} {row['methods']:<18} {row['tried']:>5} "
+              f"{len(row['passed']):>6} {row['seconds']:>6.1f}")
+    return result
+
+
+@pytest.mark.slow
+def test_the_harness_sees_a_pass_and_a_failure(trials):
+    assert trials.rows, f"{trials.notebook}: no code exercises found"
+    assert not trials.controls, "\n".join(trials.controls)
+
+
+@pytest.mark.slow
+def test_no_helper_object_passes_an_exercise_check(trials):
+    assert not trials.passed, (f"{trials.notebook}: helper objects that pass a check in place of "
+                               "the student's code:\n  " + "\n  ".join(trials.passed))
+    assert not trials.inconclusive, ("candidates that ran out of time:\n  "
+                                     + "\n  ".join(trials.inconclusive))
