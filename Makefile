@@ -22,7 +22,7 @@ ifneq ($(shell cat $(STAMP) 2>/dev/null),$(CURDIR))
 endif
 
 .DEFAULT_GOAL := help
-.PHONY: help setup data run pdf check blank zip lab test test-all bench release clean
+.PHONY: help setup data run pdf check blank zip lab test test-all bench release portability clean
 
 help: ## show this menu
 	@echo "Deep Learning II workbook. Usage: make <target> [QUICK=1] [SEED=0] [DEVICE=auto|cpu|cuda|mps] [PARTIAL=1]"
@@ -72,6 +72,9 @@ test-all: $(STAMP) ## every test: adds training, the real notebooks end to end, 
 
 bench: $(STAMP) ## measure build and training speed; writes build/bench.json and build/bench.md
 	$(PY) -m workbook bench
+
+portability: $(STAMP) ## run the notebooks over CPU capabilities x seeds x threads; margins in build/portability.md
+	$(PY) -m workbook portability
 
 clean: ## remove build products (never notebooks, data or .venv)
 	$(PYTHON) -c 'import shutil; shutil.rmtree("build", ignore_errors=True)'

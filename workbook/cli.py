@@ -12,6 +12,7 @@ printed as one ``error:`` block with the fix, with a non-zero exit and no traceb
     python -m workbook lab    [--port N] [--token T] [--root DIR]
     python -m workbook configure-lab
     python -m workbook bench  [bench options; --help lists them]
+    python -m workbook portability [grid options; --help lists them]
     python -m workbook release
 """
 
@@ -29,7 +30,7 @@ from .errors import WorkbookError
 from .options import Options
 
 BUILD_COMMANDS = ("run", "check", "pdf", "zip", "blank")
-PASS_THROUGH = ("lab", "configure-lab", "bench", "release")
+PASS_THROUGH = ("lab", "configure-lab", "bench", "release", "portability")
 
 
 def _flag(value: str) -> bool:
@@ -66,6 +67,10 @@ def main(argv: Iterable[str] | None = None) -> int:
             from . import bench
 
             return bench.main(rest)
+        if command == "portability":
+            from . import portability
+
+            return portability.main(rest)
         if command == "release":
             from . import release
 

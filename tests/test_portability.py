@@ -1,0 +1,61 @@
+"""make portability: the grid, the summary of every check's margin, and a smoke run."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from helpers import paths
+from tests.conftest import PYTHON
+from workbook import portability
+
+
+def _point(label: str, checks: list[dict], figures: dict) -> dict:
+    return {"label": label, "ok": True, "results": {"nb": {"checks": checks, **figures}}}
+
+
+def test_summary_states_spread_and_worst_margin_and_flags_thin_margins():
+    points = [
+        _point("a", [{"name": "acc > 90", "passed": True, "value": 95.0, "relation": ">", "bound": 90.0, "margin": 5.0},
+                     {"name": "thin", "passed": True, "value": 1.0, "relation": "<", "bound": 1.05, "margin": 0.05},
+                     {"name": "flag", "passed": True}], {"table": {"cnn": 95.0}}),
+        _point("b", [{"name": "acc > 90", "passed": True, "value": 97.0, "relation": ">", "bound": 90.0, "margin": 7.0},
+                     {"name": "thin", "passed": True, "value": 0.9, "relation": "<", "bound": 1.05, "margin": 0.15},
+                     {"name": "flag", "passed": False}], {"table": {"cnn": 97.0}}),
+    ]
+    summary = portability.summarise(points, ("nb",))
+    acc = summary["checks"]["nb"]["acc > 90"]
+    assert acc["value"]["min"] == 95.0 and acc["value"]["max"] == 97.0 and acc["worst_margin"] == 5.0
+    assert acc["robust"]  # 5 >= 3 * std (1.0)
+    assert not summary["checks"]["nb"]["thin"]["robust"]  # worst margin 0.05 < 3 * 0.05
+    assert not summary["checks"]["nb"]["flag"]["robust"] and summary["checks"]["nb"]["flag"]["passed"] == 1
+    assert summary["figures"]["nb"]["table/cnn"]["median"] == 96.0
+    text = portability.markdown({"date": "today", "machine": "m", "points": points,
+                                 "grid": {"capabilities": ["default"], "seeds": [0, 1], "threads": [1], "quick": False,
+                                          "device": "cpu"}, "summary": summary})
+    assert "| thin | < | 1.05 |" in text and "**NO**" in text
+
+
+def test_only_capabilities_this_cpu_has_are_offered():
+    supported = portability.supported_capabilities()
+    assert supported[0] == "default" and portability.native_capability() in supported
+    with pytest.raises(SystemExit):
+        portability.parse_args(["--capabilities", "avx1024"])
+    assert portability._int_list("0-2,5") == [0, 1, 2, 5]
+
+
+@pytest.mark.slow
+def test_a_quick_grid_runs_and_writes_its_report(tmp_path):
+    env = dict(os.environ, WORKBOOK_BUILD_DIR=str(tmp_path), PYTHONUNBUFFERED="1")
+    cmd = [PYTHON, "-m", "workbook", "portability", "--quick", "--seeds", "0,1", "--threads", "1",
+           "--capabilities", "default", "--only", "02_homework_linear_vs_relu"]
+    result = subprocess.run(cmd, cwd=paths.ROOT, env=env, capture_output=True, text=True, timeout=600)
+    print(result.stdout, result.stderr[-2000:])
+    report = json.loads((tmp_path / "portability.json").read_text(encoding="utf-8"))
+    assert [p["label"] for p in report["points"]] == ["default-seed0-threads1", "default-seed1-threads1"]
+    checks = report["summary"]["checks"]["02_homework_linear_vs_relu"]
+    assert checks and all(c["runs"] == 2 for c in checks.values())
+    assert "## 02_homework_linear_vs_relu" in (tmp_path / "portability.md").read_text(encoding="utf-8")
