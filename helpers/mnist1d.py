@@ -58,7 +58,8 @@ VALIDATION_SIZE = 500
 #: (``notebooks/models.py`` of the mnist1d repository); recorded, not computed.
 PARAMS = {
     "logistic": 410,
-    "mlp": 15_210,  # 40 -> 100 -> 100 (residual) -> 10
+    "mlp": 15_210,  # 40 -> 100 -> 100 (residual) -> 10, MLPBase's default size
+    "mlp_256": 78_858,  # the same with 256 hidden units, as train.py builds it for the table
     "cnn": 5_210,  # convolutions 1->25 (k5), 25->25 (k3), 25->25 (k3), linear 125 -> 10
     "cnn_batch_norm": 5_360,  # + a scale and a shift per channel in each of 3 batch norms
     "cnn_batch_norm_no_conv_bias": 5_285,  # the same without the (redundant) convolution biases
@@ -89,14 +90,27 @@ def as_tensors(
     return out
 
 
-def shuffle_positions(data: dict[str, Any], seed: int = 0) -> tuple[dict[str, Any], np.ndarray]:
-    """Apply one fixed random permutation of the 40 positions to train and test signals.
+#: The paper's permutation of the 40 positions for the shuffled table (``np.random.seed(42);
+#: np.random.permutation(40)`` in ``notebooks/mnist1d-classification.ipynb`` of the mnist1d
+#: repository), recorded. The shuffled CNN's accuracy depends on the permutation by a few points.
+PUBLISHED_PERMUTATION = (19, 16, 15, 26, 4, 12, 37, 27, 39, 6, 25, 9, 13, 31, 34, 8, 17, 24, 0, 33,
+                         5, 11, 1, 29, 21, 2, 30, 36, 3, 35, 23, 32, 10, 22, 18, 20, 7, 14, 28, 38)
 
-    Returns ``(shuffled_data, permutation)``; ``shuffled_data["x"][:, j] ==
+
+def shuffle_positions(data: dict[str, Any], seed: int | None = None
+                      ) -> tuple[dict[str, Any], np.ndarray]:
+    """Apply one fixed permutation of the 40 positions to train and test signals.
+
+    ``seed=None`` uses the paper's permutation (:data:`PUBLISHED_PERMUTATION`),
+    an integer a random one from ``np.random.default_rng(seed)``. Returns
+    ``(shuffled_data, permutation)``; ``shuffled_data["x"][:, j] ==
     data["x"][:, permutation[j]]``. Labels (and any other entry) are shared.
     Works on NumPy arrays and on tensors.
     """
-    perm = np.random.default_rng(seed).permutation(SIGNAL_LENGTH)
+    if seed is None:
+        perm = np.array(PUBLISHED_PERMUTATION)
+    else:
+        perm = np.random.default_rng(seed).permutation(SIGNAL_LENGTH)
     out = dict(data)
     for key in ("x", "x_test"):
         out[key] = data[key][:, perm]
@@ -851,37 +865,24 @@ def check_early_stopping(history: dict, epochs: int) -> Bounded:
     return out
 
 
-def check_regularisation(
-    name: str, plain: dict[str, float], regularised: dict[str, float]
-) -> Bounded:
-    """A regulariser narrows the gap by over 5 points, mostly by lowering training accuracy.
+def check_regularisation(name: str, plain: dict[str, float], regularised: dict[str, float]
+                         ) -> Bounded:
+    """A regulariser narrows the gap from above: training accuracy falls, validation does not rise.
 
     ``plain`` and ``regularised``: ``{"train": ..., "val": ...}``, accuracies (%)
-    in eval mode. Checked: the gap shrinks by more than 5 points, and the
-    training accuracy falls by more than the validation accuracy changes (by at
-    least 5 points more): the gap closes from above.
+    in eval mode. Checked: the gap shrinks by more than 5 points; the training
+    accuracy falls by more than 10; the validation accuracy rises by less than 3
+    (in the runs behind the text it fell or stayed within noise).
     """
     out: Bounded = {}
     key = name.replace(" ", "_")
     gap_plain, gap = plain["train"] - plain["val"], regularised["train"] - regularised["val"]
-    _greater(
-        f"{name}: narrows the gap between training and validation accuracy",
-        f"{key}_gap_narrowed",
-        gap_plain - gap,
-        5,
-        "points narrower",
-        out,
-    )
-    train_drop = plain["train"] - regularised["train"]
-    val_change = abs(regularised["val"] - plain["val"])
-    _greater(
-        f"{name}: training accuracy falls more than validation accuracy moves",
-        f"{key}_train_drop_minus_val",
-        train_drop - val_change,
-        5,
-        "fall minus |change| (points)",
-        out,
-    )
+    _greater(f"{name}: narrows the gap between training and validation", f"{key}_gap_narrowed",
+             gap_plain - gap, 5, "points narrower", out)
+    _greater(f"{name}: training accuracy falls", f"{key}_train_drop",
+             plain["train"] - regularised["train"], 10, "points", out)
+    _less(f"{name}: validation accuracy does not rise beyond noise", f"{key}_val_rise",
+          regularised["val"] - plain["val"], 3, "rise (points)", out)
     return out
 
 
@@ -1001,6 +1002,14 @@ def check_augmentation(plain: dict[str, float], shifted: dict[str, float]) -> Bo
         "|change| (points)",
         out,
     )
+    return out
+
+
+def check_best_recipe(val_accuracy: float, section5_best: float) -> Bounded:
+    """On validation, the best CNN's recipe beats the best epoch of every section 5 CNN."""
+    out: Bounded = {}
+    _greater("best CNN: ahead of every section 5 CNN on validation", "best_cnn_val_gain",
+             val_accuracy - section5_best, 0, "points", out)
     return out
 
 

@@ -37,6 +37,14 @@ def test_as_tensors_dtypes_and_shapes(tensors):
     assert tensors["y"].dtype == torch.int64 and tuple(tensors["y_test"].shape) == (1000,)
 
 
+def test_the_published_permutation(data, capsys):
+    """As notebooks/mnist1d-classification.ipynb makes it: np.random.seed(42); permutation(40)."""
+    assert m1d.PUBLISHED_PERMUTATION == tuple(np.random.RandomState(42).permutation(40))
+    shuffled, perm = m1d.shuffle_positions(data)
+    assert tuple(perm) == m1d.PUBLISHED_PERMUTATION
+    m1d.check_shuffled(data, shuffled)
+
+
 def test_shuffle_uses_one_permutation_and_passes_its_check(data, capsys):
     shuffled, perm = m1d.shuffle_positions(data, seed=0)
     assert sorted(perm.tolist()) == list(range(40)) and perm.tolist() != list(range(40))
@@ -83,9 +91,9 @@ def conv_params(c_in: int, c_out: int, kernel: int) -> int:
 def test_recorded_parameter_counts_follow_from_the_published_sizes():
     """notebooks/models.py of the mnist1d repository: the sizes, counted by hand."""
     assert m1d.PARAMS["logistic"] == linear_params(40, 10)
-    assert m1d.PARAMS["mlp"] == linear_params(40, 100) + linear_params(100, 100) + linear_params(
-        100, 10
-    )
+    for hidden, key in ((100, "mlp"), (256, "mlp_256")):
+        residual = linear_params(40, hidden) + linear_params(hidden, hidden)
+        assert m1d.PARAMS[key] == residual + linear_params(hidden, 10)
     cnn = conv_params(1, 25, 5) + 2 * conv_params(25, 25, 3) + linear_params(125, 10)
     assert m1d.PARAMS["cnn"] == cnn
     assert m1d.PARAMS["cnn_batch_norm"] == cnn + 3 * 2 * 25
@@ -231,12 +239,15 @@ def test_table_vs_paper_band(capsys):
 
 def test_section5_checks_on_recorded_figures(capsys):
     plain, decay = {"train": 100.0, "val": 62.0}, {"train": 78.0, "val": 60.0}
-    assert (
-        m1d.check_regularisation("weight decay", plain, decay)["weight_decay_gap_narrowed"][0]
-        == 20.0
-    )
+    bounded = m1d.check_regularisation("weight decay", plain, decay)
+    assert bounded["weight_decay_gap_narrowed"][0] == 20.0
     with pytest.raises(CheckFailed, match="narrows"):
         m1d.check_regularisation("dropout", plain, {"train": 99.0, "val": 62.0})
+    with pytest.raises(CheckFailed, match="does not rise"):
+        m1d.check_regularisation("dropout", plain, {"train": 80.0, "val": 66.0})
+    m1d.check_best_recipe(98.0, 92.2)
+    with pytest.raises(CheckFailed, match="validation"):
+        m1d.check_best_recipe(92.0, 92.2)
     m1d.check_batch_norm({3e-3: 53, 1e-2: 75, 3e-2: 85}, {3e-3: 85, 1e-2: 90, 3e-2: 91})
     with pytest.raises(CheckFailed, match="tuned"):
         m1d.check_batch_norm({3e-3: 53, 1e-2: 75, 3e-2: 92}, {3e-3: 85, 1e-2: 90, 3e-2: 91})
