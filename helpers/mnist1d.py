@@ -837,31 +837,31 @@ def check_table_vs_paper(table: dict[tuple[str, str], float], band: float = PAPE
     return out
 
 
-def check_overfitting(train_accuracy: float, val_accuracy: float) -> Bounded:
-    """The MLP overfits: eval-mode training accuracy exceeds validation accuracy by 20 points."""
+def check_overfitting(train_accuracy: float, val_accuracy: float, history: dict) -> Bounded:
+    """The MLP overfits: the eval-mode gap exceeds 20 points; the validation loss bottoms out early
+    (within the first 15 epochs) and ends more than 0.5 above its minimum."""
     out: Bounded = {}
-    _greater(
-        "overfitting: training minus validation accuracy (both in eval mode)",
-        "overfitting_gap",
-        train_accuracy - val_accuracy,
-        20,
-        "gap (points)",
-        out,
-    )
+    _greater("overfitting: training minus validation accuracy (eval mode)", "overfitting_gap",
+             train_accuracy - val_accuracy, 20, "gap (points)", out)
+    losses = history["val_loss"]
+    _less("overfitting: the validation loss is lowest early", "overfitting_val_loss_argmin_epoch",
+          int(np.argmin(losses)) + 1, 15, "epoch of the minimum", out)
+    _greater("overfitting: then the validation loss rises", "overfitting_val_loss_rise",
+             losses[-1] - min(losses), 0.5, "last minus lowest", out)
     return out
 
 
-def check_early_stopping(history: dict, epochs: int) -> Bounded:
-    """Early stopping ends before the last epoch, and keeps the best validation epoch."""
+def check_early_stopping(history: dict, epochs: int, val_accuracy: float) -> Bounded:
+    """Early stopping ends before the last epoch and returns the best epoch's model.
+
+    ``val_accuracy``: the returned model's validation accuracy (%), which must be
+    the best of the history.
+    """
     out: Bounded = {}
-    _less(
-        "early stopping: stops before the last epoch",
-        "early_stopping_epochs",
-        len(history["val_accuracy"]),
-        epochs,
-        "epochs run",
-        out,
-    )
+    _less("early stopping: stops before the last epoch", "early_stopping_epochs",
+          len(history["val_accuracy"]), epochs, "epochs run", out)
+    checks.check_close("early stopping: the returned model is the best epoch's", val_accuracy,
+                       100 * max(history["val_accuracy"]), atol=1e-4)
     return out
 
 
@@ -891,30 +891,20 @@ def _best(runs: dict[float, float]) -> tuple[float, float]:
     return lr, runs[lr]
 
 
-def check_batch_norm(
-    plain: dict[float, float], normed: dict[float, float], shared_lr: float = 1e-2
-) -> Bounded:
-    """Batch norm: over 5 points ahead at the shared learning rate, ahead at each one's best rate.
+def check_batch_norm(plain: dict[float, float], normed: dict[float, float],
+                     shared_lr: float = 1e-2) -> Bounded:
+    """Batch norm: ahead at every learning rate of the sweep, by over 5 points at ``shared_lr``,
+    and ahead with each one's rate tuned.
 
     ``plain``, ``normed``: learning rate -> settled validation accuracy (%).
     """
     out: Bounded = {}
-    _greater(
-        f"batch norm: ahead at learning rate {shared_lr:g}",
-        "batch_norm_gain_shared_lr",
-        normed[shared_lr] - plain[shared_lr],
-        5,
-        "points",
-        out,
-    )
-    _greater(
-        "batch norm: ahead with each learning rate tuned",
-        "batch_norm_gain_tuned",
-        _best(normed)[1] - _best(plain)[1],
-        0,
-        "points",
-        out,
-    )
+    _greater("batch norm: ahead at every learning rate of the sweep", "batch_norm_gain_smallest",
+             min(normed[lr] - plain[lr] for lr in plain), 0, "smallest gain (points)", out)
+    _greater(f"batch norm: far ahead at learning rate {shared_lr:g}", "batch_norm_gain_shared_lr",
+             normed[shared_lr] - plain[shared_lr], 5, "points", out)
+    _greater("batch norm: ahead with each learning rate tuned", "batch_norm_gain_tuned",
+             _best(normed)[1] - _best(plain)[1], 0, "points", out)
     return out
 
 

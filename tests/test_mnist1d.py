@@ -249,7 +249,7 @@ def test_section5_checks_on_recorded_figures(capsys):
     with pytest.raises(CheckFailed, match="validation"):
         m1d.check_best_recipe(92.0, 92.2)
     m1d.check_batch_norm({3e-3: 53, 1e-2: 75, 3e-2: 85}, {3e-3: 85, 1e-2: 90, 3e-2: 91})
-    with pytest.raises(CheckFailed, match="tuned"):
+    with pytest.raises(CheckFailed, match="every"):
         m1d.check_batch_norm({3e-3: 53, 1e-2: 75, 3e-2: 92}, {3e-3: 85, 1e-2: 90, 3e-2: 91})
     m1d.check_optimisers({1e-2: 68, 1e-1: 87, 3e-1: 88}, {3e-3: 85, 1e-2: 90, 3e-2: 91})
     with pytest.raises(CheckFailed, match="larger"):
@@ -258,10 +258,15 @@ def test_section5_checks_on_recorded_figures(capsys):
     with pytest.raises(CheckFailed, match="last epoch"):
         m1d.check_schedule({"val_accuracy": [0.5, 0.95, 0.91]}, {1e-2: 90.0})
     m1d.check_augmentation({"train": 99.0, "val": 92.0}, {"train": 95.0, "val": 92.5})
-    m1d.check_overfitting(100.0, 62.0)
-    m1d.check_early_stopping({"val_accuracy": [0.5] * 20}, 40)
-    with pytest.raises(CheckFailed):
-        m1d.check_early_stopping({"val_accuracy": [0.5] * 40}, 40)
+    curve = {"val_loss": [1.5, 1.2, 1.1, 1.3, 1.8, 2.0]}
+    m1d.check_overfitting(100.0, 62.0, curve)
+    with pytest.raises(CheckFailed, match="rises"):
+        m1d.check_overfitting(100.0, 62.0, {"val_loss": [1.5, 1.2, 1.1, 1.3]})
+    m1d.check_early_stopping({"val_accuracy": [0.5] * 19 + [0.6]}, 40, 60.0)
+    with pytest.raises(CheckFailed, match="before the last"):
+        m1d.check_early_stopping({"val_accuracy": [0.5] * 40}, 40, 50.0)
+    with pytest.raises(CheckFailed, match="best epoch"):
+        m1d.check_early_stopping({"val_accuracy": [0.5] * 19 + [0.6]}, 40, 50.0)
 
 
 def test_best_cnn_check_uses_the_shared_target(capsys):
@@ -271,6 +276,6 @@ def test_best_cnn_check_uses_the_shared_target(capsys):
 
 
 def test_checks_of_claims_print_one_line_each(capsys):
-    m1d.check_overfitting(100.0, 62.0)
+    m1d.check_best_recipe(98.0, 92.2)
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 1 and lines[0].startswith(checks.PASS_TAG)
