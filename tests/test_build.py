@@ -119,6 +119,7 @@ def test_fault_data_file_missing(mini):
     (mini.data / "mnist1d.npz").unlink()
     result = mini.build_cmd("pdf", "--quick=1")
     assert result.returncode == 1
+    assert "Traceback" not in result.stdout + result.stderr  # one clear message, no Python traceback
     assert "data file missing:" in result.stderr and "mnist1d.npz" in result.stderr
     assert "`make data`" in result.stderr and "02_homework_linear_vs_relu.ipynb failed in cell" in result.stderr
     assert "does not match your notebooks any more: it was renamed to" in result.stderr
@@ -133,6 +134,7 @@ def test_fault_data_file_corrupted(mini):
     (mini.data / "mnist1d.npz").write_bytes(bytes(blob))
     result = mini.build_cmd("pdf", "--quick=1")
     assert result.returncode == 1
+    assert "Traceback" not in result.stdout + result.stderr  # one clear message, no Python traceback
     assert "data file corrupted:" in result.stderr and "expected SHA-256:" in result.stderr and "actual SHA-256:" in result.stderr
     assert "`make data`" in result.stderr
     assert_nothing_lost(mini, before, failing="02_homework_linear_vs_relu")
@@ -144,6 +146,7 @@ def test_fault_no_pdf_engine(mini):
     env.pop("WORKBOOK_CHROMIUM", None)
     result = mini.build_cmd("pdf", "--quick=1", env=env)
     assert result.returncode == 1
+    assert "Traceback" not in result.stdout + result.stderr  # one clear message, no Python traceback
     assert "no PDF engine found" in result.stderr
     for platform in ("Debian/Ubuntu: sudo apt-get install texlive-xetex", "macOS:", "Windows:", "conda:"):
         assert platform in result.stderr
@@ -161,6 +164,7 @@ def test_fault_a_cell_that_raises(mini):
     _break_cell(mini, "# a broken cell\nraise ValueError('deliberately broken')")
     result = mini.build_cmd("pdf", "--quick=1")
     assert result.returncode == 1
+    assert "Traceback" not in result.stdout + result.stderr  # one clear message, no Python traceback
     assert "03_exercise_mnist1d.ipynb failed in cell 4 (In [4]: # a broken cell)" in result.stderr
     assert "ValueError: deliberately broken" in result.stderr
     assert (mini.build / "executed" / "03_exercise_mnist1d.failed.ipynb").exists()
@@ -172,6 +176,7 @@ def test_fault_a_failing_check(mini):
     _break_cell(mini, "from helpers.checks import check_close\ncheck_close('a wrong answer', 41, 42, atol=0.5)")
     result = mini.build_cmd("pdf", "--quick=1")
     assert result.returncode == 1
+    assert "Traceback" not in result.stdout + result.stderr  # one clear message, no Python traceback
     assert "CheckFailed: [FAIL] a wrong answer: max abs error 1 > bound 0.5" in result.stderr
     assert "A check failed" in result.stderr
     assert_nothing_lost(mini, before)
@@ -185,6 +190,7 @@ def test_fault_an_unfilled_exercise(mini):
     nbformat.write(nbformat.from_dict(blank), mini.notebooks / "01_inclass_pytorch.ipynb")
     result = mini.build_cmd("pdf", "--quick=1")
     assert result.returncode == 1
+    assert "Traceback" not in result.stdout + result.stderr  # one clear message, no Python traceback
     assert "unfilled exercise: Problem 1.1: implement double" in result.stdout
     assert "unfilled exercise: Question 1.2" in result.stdout
     assert "the submission is not ready" in result.stderr
@@ -197,6 +203,7 @@ def test_fault_invalid_notebook_json(mini):
     path.write_text(path.read_text()[:-40], encoding="utf-8")
     result = mini.build_cmd("pdf", "--quick=1")
     assert result.returncode == 1
+    assert "Traceback" not in result.stdout + result.stderr  # one clear message, no Python traceback
     assert "02_homework_linear_vs_relu.ipynb is not a valid notebook: broken JSON at line" in result.stderr
     assert "git checkout -- notebooks/02_homework_linear_vs_relu.ipynb" in result.stderr
     assert_nothing_lost(mini, before)
@@ -207,6 +214,7 @@ def test_all_problems_are_reported_at_once(mini):
     (mini.notebooks / "02_homework_linear_vs_relu.ipynb").write_text("{", encoding="utf-8")
     result = mini.build_cmd("check", "--quick=1")
     assert result.returncode == 1
+    assert "Traceback" not in result.stdout + result.stderr  # one clear message, no Python traceback
     assert "not a valid notebook" in result.stdout and "ValueError: third" in result.stdout
     assert "01_inclass_pytorch" in result.stdout and "ready" in result.stdout
 
@@ -260,6 +268,7 @@ def test_fault_readonly_build_directory(mini):
     finally:
         restore()
     assert result.returncode == 1
+    assert "Traceback" not in result.stdout + result.stderr  # one clear message, no Python traceback
     assert f"cannot write to the build directory {mini.build}" in result.stderr
     assert "make it writable" in result.stderr and "WORKBOOK_BUILD_DIR" in result.stderr
     assert_nothing_lost(mini, before)
@@ -277,6 +286,7 @@ def test_fault_environment_missing_a_package(mini, tmp_path):
     before = snapshot(mini.build)
     result = mini.build_cmd("pdf", "--quick=1", env=mini.env(PYTHONPATH=str(shim)))
     assert result.returncode == 1
+    assert "Traceback" not in result.stdout + result.stderr  # one clear message, no Python traceback
     assert "the environment is missing the package(s) pypdf" in result.stderr
     assert "run `make setup`" in result.stderr
     assert_nothing_lost(mini, before)
@@ -285,6 +295,7 @@ def test_fault_environment_missing_a_package(mini, tmp_path):
 def test_strict_mode_refuses_missing_names(mini):
     result = mini.build_cmd("pdf", "--quick=1", "--strict=1")
     assert result.returncode == 1
+    assert "Traceback" not in result.stdout + result.stderr  # one clear message, no Python traceback
     assert "submission.toml" in result.stderr and "fill in your names" in result.stderr
 
 

@@ -47,6 +47,7 @@ def test_a_copied_folder_reads_its_own_helpers_and_data(tmp_path):
     )
     print(result.stdout[-2000:], result.stderr[-2000:])
     assert result.returncode == 1
+    assert "Traceback" not in result.stdout + result.stderr  # one clear message, no Python traceback
     assert f"data file corrupted: {copy / 'data' / 'mnist1d.npz'}" in result.stderr
     assert "was copied or moved" in result.stdout and "make setup" in result.stdout
     failed = (copy / "build" / "executed" / "02_homework_linear_vs_relu.failed.ipynb").read_text(encoding="utf-8")

@@ -41,6 +41,7 @@ def test_invalid_config_is_refused_with_the_fix(mini):
     (mini.root / "submission.toml").write_text('[[students]]\nname = "A\n', encoding="utf-8")
     result = mini.build_cmd("pdf", "--quick=1")
     assert result.returncode == 1
+    assert "Traceback" not in result.stdout + result.stderr  # one clear message, no Python traceback
     assert "submission.toml is not valid TOML" in result.stderr and "submission.example.toml" in result.stderr
 
 
@@ -61,6 +62,7 @@ def test_blank_writes_build_blank_only_and_never_overwrites_edits(mini):
     blank.write_text(edited)
     result = mini.build_cmd("blank")
     assert result.returncode == 1
+    assert "Traceback" not in result.stdout + result.stderr  # one clear message, no Python traceback
     assert "were edited since they were generated" in result.stderr and str(blank) in result.stderr
     assert "make blank FORCE=1" in result.stderr
     assert blank.read_text() == edited
