@@ -51,17 +51,29 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def report(name: str, passed: bool, detail: str, *, value: float | None = None, relation: str | None = None,
-           bound: float | None = None) -> bool:
+def report(
+    name: str,
+    passed: bool,
+    detail: str,
+    *,
+    value: float | None = None,
+    relation: str | None = None,
+    bound: float | None = None,
+) -> bool:
     """Print the check's line and record it; raise :class:`CheckFailed` if it did not pass.
 
     ``value``, ``relation`` and ``bound`` (when the check compares a figure with a
     bound) go into :data:`RECORDED` for the portability report.
     """
     line = f"{PASS_TAG if passed else FAIL_TAG} {name}: {detail}"
-    entry: dict[str, Any] = {"name": name, "passed": bool(passed)}
+    entry: dict[str, Any] = {"name": str(name), "passed": bool(passed)}
     if value is not None and relation is not None and bound is not None and np.isfinite(value):
-        entry.update(value=float(value), relation=relation, bound=float(bound), margin=margin(float(value), relation, float(bound)))
+        entry.update(
+            value=float(value),
+            relation=relation,
+            bound=float(bound),
+            margin=margin(float(value), relation, float(bound)),
+        )
     RECORDED.append(entry)
     print(line, flush=True)
     if not passed:
@@ -78,7 +90,9 @@ def max_rel_error(actual: Any, expected: Any) -> float:
     return float(np.max(np.abs(a - e) / denom)) if a.size else 0.0
 
 
-def check_close(name: str, actual: Any, expected: Any, *, atol: float = 0.0, rtol: float = 0.0) -> bool:
+def check_close(
+    name: str, actual: Any, expected: Any, *, atol: float = 0.0, rtol: float = 0.0
+) -> bool:
     """Pass when max |actual - expected| <= atol + rtol * max |expected|."""
     a, e = _as_array(actual), _as_array(expected)
     if a.shape != e.shape:
@@ -86,7 +100,11 @@ def check_close(name: str, actual: Any, expected: Any, *, atol: float = 0.0, rto
     error = float(np.max(np.abs(a - e))) if a.size else 0.0
     bound = atol + rtol * (float(np.max(np.abs(e))) if e.size else 0.0)
     ok = bool(np.isfinite(error)) and error <= bound
-    detail = f"max abs error {_fmt(error)} <= {_fmt(bound)}" if ok else f"max abs error {_fmt(error)} > bound {_fmt(bound)}"
+    detail = (
+        f"max abs error {_fmt(error)} <= {_fmt(bound)}"
+        if ok
+        else f"max abs error {_fmt(error)} > bound {_fmt(bound)}"
+    )
     if a.size == 1:
         detail += f" (yours {_fmt(float(a.ravel()[0]))}, reference {_fmt(float(e.ravel()[0]))})"
     return report(name, ok, detail, value=error, relation="<=", bound=bound)
@@ -96,24 +114,42 @@ def check_rel_error(name: str, actual: Any, expected: Any, bound: float) -> bool
     """Pass when the relative error (see :func:`max_rel_error`) is at most ``bound``."""
     error = max_rel_error(actual, expected)
     ok = bool(np.isfinite(error)) and error <= bound
-    return report(name, ok, f"relative error {_fmt(error)} {'<=' if ok else '>'} {_fmt(bound)}",
-                  value=error, relation="<=", bound=bound)
+    return report(
+        name,
+        ok,
+        f"relative error {_fmt(error)} {'<=' if ok else '>'} {_fmt(bound)}",
+        value=error,
+        relation="<=",
+        bound=bound,
+    )
 
 
 def check_less(name: str, value: float, bound: float, *, what: str = "value") -> bool:
     """Pass when ``value < bound``."""
     value = float(value)
     ok = bool(np.isfinite(value)) and value < bound
-    return report(name, ok, f"{what} {_fmt(value)} {'<' if ok else '>='} {_fmt(bound)}",
-                  value=value, relation="<", bound=bound)
+    return report(
+        name,
+        ok,
+        f"{what} {_fmt(value)} {'<' if ok else '>='} {_fmt(bound)}",
+        value=value,
+        relation="<",
+        bound=bound,
+    )
 
 
 def check_greater(name: str, value: float, bound: float, *, what: str = "value") -> bool:
     """Pass when ``value > bound``."""
     value = float(value)
     ok = bool(np.isfinite(value)) and value > bound
-    return report(name, ok, f"{what} {_fmt(value)} {'>' if ok else '<='} {_fmt(bound)}",
-                  value=value, relation=">", bound=bound)
+    return report(
+        name,
+        ok,
+        f"{what} {_fmt(value)} {'>' if ok else '<='} {_fmt(bound)}",
+        value=value,
+        relation=">",
+        bound=bound,
+    )
 
 
 def check_equal(name: str, actual: Any, expected: Any) -> bool:
@@ -134,7 +170,15 @@ def check_true(name: str, condition: bool, detail: str) -> bool:
     return report(name, bool(condition), detail)
 
 
-def note_within(name: str, value: float, reference: float, tolerance: float, *, reference_name: str = "reference", hint: str = "") -> bool:
+def note_within(
+    name: str,
+    value: float,
+    reference: float,
+    tolerance: float,
+    *,
+    reference_name: str = "reference",
+    hint: str = "",
+) -> bool:
     """Report how far ``value`` is from ``reference``, without stopping: ``[NOTE] ...``.
 
     For comparisons that say something about the experiment rather than about
@@ -144,8 +188,16 @@ def note_within(name: str, value: float, reference: float, tolerance: float, *, 
     """
     value = float(value)
     ok = bool(np.isfinite(value)) and abs(value - reference) <= tolerance
-    verdict = f"within {_fmt(tolerance)}" if ok else f"OUTSIDE {_fmt(tolerance)}" + (f"; {hint}" if hint else "")
-    note(name, f"{_fmt(value)} vs {reference_name} {_fmt(reference)} ({value - reference:+.3g}), {verdict}")
+    verdict = (
+        f"within {_fmt(tolerance)}"
+        if ok
+        else f"OUTSIDE {_fmt(tolerance)}" + (f"; {hint}" if hint else "")
+    )
+    note(
+        name,
+        f"{_fmt(value)} vs {reference_name} {_fmt(reference)} ({value - reference:+.3g}), "
+        f"{verdict}",
+    )
     return ok
 
 
@@ -154,7 +206,9 @@ def note(name: str, detail: str) -> None:
     print(f"{NOTE_TAG} {name}: {detail}", flush=True)
 
 
-def centred_difference_grad(f: Callable[[np.ndarray], float], x: Any, eps: float = 1e-6) -> np.ndarray:
+def centred_difference_grad(
+    f: Callable[[np.ndarray], float], x: Any, eps: float = 1e-6
+) -> np.ndarray:
     """Numerical gradient of scalar ``f`` at ``x`` by centred differences, in float64."""
     x = _as_array(x).copy()
     grad = np.zeros_like(x)
@@ -169,7 +223,15 @@ def centred_difference_grad(f: Callable[[np.ndarray], float], x: Any, eps: float
     return grad
 
 
-def check_grad_fd(name: str, f: Callable[[np.ndarray], float], x: Any, grad: Any, *, bound: float = 1e-6, eps: float = 1e-6) -> bool:
+def check_grad_fd(
+    name: str,
+    f: Callable[[np.ndarray], float],
+    x: Any,
+    grad: Any,
+    *,
+    bound: float = 1e-6,
+    eps: float = 1e-6,
+) -> bool:
     """Compare ``grad`` with the centred-difference gradient of ``f`` at ``x`` (relative error)."""
     return check_rel_error(name, grad, centred_difference_grad(f, x, eps), bound)
 
@@ -191,7 +253,11 @@ def check_grads_reach_params(name: str, model: Any, loss: Any) -> bool:
     """Backpropagate ``loss`` and pass when every trainable parameter got a non-zero gradient."""
     model.zero_grad(set_to_none=True)
     loss.backward()
-    missing = [n for n, p in model.named_parameters() if p.requires_grad and (p.grad is None or not bool(p.grad.abs().sum() > 0))]
+    missing = [
+        n
+        for n, p in model.named_parameters()
+        if p.requires_grad and (p.grad is None or not bool(p.grad.abs().sum() > 0))
+    ]
     total = sum(1 for p in model.parameters() if p.requires_grad)
     detail = f"{total - len(missing)} of {total} parameter tensors received a non-zero gradient"
     if missing:
@@ -199,7 +265,9 @@ def check_grads_reach_params(name: str, model: Any, loss: Any) -> bool:
     return report(name, not missing, detail)
 
 
-def check_step_lowers_loss(name: str, model: Any, loss_fn: Callable, X: Any, y: Any, optimizer: Any) -> bool:
+def check_step_lowers_loss(
+    name: str, model: Any, loss_fn: Callable, X: Any, y: Any, optimizer: Any
+) -> bool:
     """Take one optimiser step on the fixed batch ``(X, y)``; pass when the loss went down."""
     import torch
 
@@ -227,4 +295,9 @@ def check_nonlinear(name: str, model: Any, x1: Any, x2: Any, *, min_gap: float =
         avg = (model(x1) + model(x2)) / 2
     gap = float((mid - avg).abs().max())
     ok = gap > min_gap
-    return report(name, ok, f"max |f(midpoint) - midpoint of f| = {_fmt(gap)} {'>' if ok else '<='} {_fmt(min_gap)} (0 for an affine model)")
+    return report(
+        name,
+        ok,
+        f"max |f(midpoint) - midpoint of f| = {_fmt(gap)} {'>' if ok else '<='} {_fmt(min_gap)} "
+        "(0 for an affine model)",
+    )

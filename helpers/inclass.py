@@ -623,7 +623,8 @@ def check_linear_three_ways(theta_gd: Any, theta_nn: Any, theta_ls: Any, *, atol
 
 
 #: Section 6: the validation accuracy Adam must exceed (chance is 0.1), full and quick mode.
-ADAM_ACCURACY_BOUND = {False: 0.5, True: 0.2}
+#: Seeds 0-4 on two CPU code paths gave 0.51-0.58 (full) and 0.25-0.30 (quick, seeds 0-2).
+ADAM_ACCURACY_BOUND = {False: 0.4, True: 0.15}
 
 
 def check_adam_beats_chance(history: Any, quick: bool) -> dict[str, float]:

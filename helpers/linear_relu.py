@@ -31,8 +31,16 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .checks import (CheckFailed, check_close, check_equal, check_greater, check_less,
-                     check_rel_error, check_true, report)
+from .checks import (
+    CheckFailed,
+    check_close,
+    check_equal,
+    check_greater,
+    check_less,
+    check_rel_error,
+    check_true,
+    report,
+)
 
 Weights = list  # [W_1 (D, D), ..., W_L (D, D), W_{L+1} (D, 1)]
 
@@ -66,7 +74,7 @@ def network_loss(weights: Sequence[np.ndarray], X: np.ndarray, y: np.ndarray) ->
     return 0.5 * float(r @ r)
 
 
-# --- least squares ----------------------------------------------------------------------------------
+# --- least squares --------------------------------------------------------------------------------
 
 
 def least_squares(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
@@ -80,7 +88,9 @@ def least_squares(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
     return w, ls_loss(w, X, y)
 
 
-def least_squares_gd(X: np.ndarray, y: np.ndarray, *, tol: float = 1e-13, max_steps: int = 200_000) -> tuple[np.ndarray, int]:
+def least_squares_gd(
+    X: np.ndarray, y: np.ndarray, *, tol: float = 1e-13, max_steps: int = 200_000
+) -> tuple[np.ndarray, int]:
     """Least squares by plain gradient descent from w = 0.
 
     The gradient is X^T (X w - y). On this quadratic, gradient descent with a
@@ -108,13 +118,14 @@ def check_least_squares(name: str, X: np.ndarray, y: np.ndarray) -> tuple[np.nda
     """
     w_cf, loss_cf = least_squares(X, y)
     w_gd, steps = least_squares_gd(X, y)
-    check_rel_error(f"{name}: w_LS, gradient descent ({steps} steps) vs closed form",
-                    w_gd, w_cf, 1e-8)
+    check_rel_error(
+        f"{name}: w_LS, gradient descent ({steps} steps) vs closed form", w_gd, w_cf, 1e-8
+    )
     check_close(f"{name}: L_LS(w_gd) vs L_LS*", ls_loss(w_gd, X, y), loss_cf, rtol=1e-12)
     return w_cf, loss_cf
 
 
-# --- checks of the exercises ------------------------------------------------------------------------
+# --- checks of the exercises ----------------------------------------------------------------------
 
 
 def scale_relative_error(actual: np.ndarray, X: np.ndarray, w: np.ndarray) -> float:
@@ -131,15 +142,19 @@ def scale_relative_error(actual: np.ndarray, X: np.ndarray, w: np.ndarray) -> fl
 
 
 def _check_family(weights: Sequence[np.ndarray], D: int, L: int) -> None:
-    """Raise CheckFailed unless ``weights`` is a network of the family with width D and L hidden layers."""
+    """Raise CheckFailed unless ``weights`` is a network of the family (width D, L layers)."""
     shapes = [tuple(np.shape(W)) for W in weights]
     expected = [(D, D)] * L + [(D, 1)]
     if shapes != expected:
-        raise CheckFailed(f"weights have shapes {shapes}, the family with D={D}, L={L} needs {expected}")
+        raise CheckFailed(
+            f"weights have shapes {shapes}, the family with D={D}, L={L} needs {expected}"
+        )
 
 
-def construction_error(build: Callable[[np.ndarray, int], Weights], w: np.ndarray, L: int, X: np.ndarray) -> float:
-    """Relative error (:func:`scale_relative_error`) of the network ``build(w, L)`` against x -> x^T w.
+def construction_error(
+    build: Callable[[np.ndarray, int], Weights], w: np.ndarray, L: int, X: np.ndarray
+) -> float:
+    """Relative error (:func:`scale_relative_error`) of the network ``build(w, L)`` vs x -> x^T w.
 
     build: (w (D,), L) -> weights; X: (N, D) with X >= 0. Raises CheckFailed on wrong shapes.
     """
@@ -148,8 +163,16 @@ def construction_error(build: Callable[[np.ndarray, int], Weights], w: np.ndarra
     return scale_relative_error(relu_network(weights, X), X, w)
 
 
-def check_realises_linear(name: str, build: Callable[[np.ndarray, int], Weights], *, seed: int = 0,
-                          cases: int = 200, max_width: int = 6, max_depth: int = 4, points: int = 50) -> bool:
+def check_realises_linear(
+    name: str,
+    build: Callable[[np.ndarray, int], Weights],
+    *,
+    seed: int = 0,
+    cases: int = 200,
+    max_width: int = 6,
+    max_depth: int = 4,
+    points: int = 50,
+) -> bool:
     """Problem 2a: ``build(w, L)`` returns weights of the family computing x -> x^T w on x >= 0.
 
     Draws ``cases`` random problems: width D in 1..max_width (D = 1 included),
@@ -177,18 +200,31 @@ def check_realises_linear(name: str, build: Callable[[np.ndarray, int], Weights]
             raise  # the exercise is not done yet
         except Exception as err:  # noqa: BLE001 - the error is the most useful feedback
             message = str(err).splitlines()[0] if str(err) else ""
-            report(name, False, f"for D={D}, L={L}, w={np.array2string(w, precision=2)}: "
-                                f"raised {type(err).__name__}: {message[:120]}")
+            report(
+                name,
+                False,
+                f"for D={D}, L={L}, w={np.array2string(w, precision=2)}: "
+                f"raised {type(err).__name__}: {message[:120]}",
+            )
         widths.add(D)
         depths.add(L)
     ok = bool(np.isfinite(worst)) and worst <= CONSTRUCTION_TOL
-    detail = (f"max relative error {worst:.3g} {'<=' if ok else '>'} {CONSTRUCTION_TOL:g} over {cases} random "
-              f"(w, L, X), D in {min(widths)}..{max(widths)}, L in {min(depths)}..{max(depths)}")
+    detail = (
+        f"max relative error {worst:.3g} {'<=' if ok else '>'} {CONSTRUCTION_TOL:g} "
+        f"over {cases} random "
+        f"(w, L, X), D in {min(widths)}..{max(widths)}, L in {min(depths)}..{max(depths)}"
+    )
     return report(name, ok, detail)
 
 
-def check_construction_on_data(name: str, build: Callable[[np.ndarray, int], Weights], w: np.ndarray,
-                               L: int, X: np.ndarray, y: np.ndarray) -> float:
+def check_construction_on_data(
+    name: str,
+    build: Callable[[np.ndarray, int], Weights],
+    w: np.ndarray,
+    L: int,
+    X: np.ndarray,
+    y: np.ndarray,
+) -> float:
     """Problem 2a on a data set: the network ``build(w, L)`` has the loss L_LS(w) on (X, y),
     relative error at most ``CONSTRUCTION_TOL``. X: (N, D) >= 0, y: (N,). Returns L_NN(build(w, L)).
     """
@@ -199,8 +235,9 @@ def check_construction_on_data(name: str, build: Callable[[np.ndarray, int], Wei
     return net
 
 
-def check_strict_example(name: str, X: np.ndarray, y: np.ndarray, weights: Sequence[np.ndarray], *,
-                         min_gap: float = 1e-3) -> tuple[float, float]:
+def check_strict_example(
+    name: str, X: np.ndarray, y: np.ndarray, weights: Sequence[np.ndarray], *, min_gap: float = 1e-3
+) -> tuple[float, float]:
     """Problem 2b: data and a network as the exercise asks for them.
 
     Checks, each on its own line: X (N, D) >= 0 with D >= 2 and y of shape (N,);
@@ -210,8 +247,9 @@ def check_strict_example(name: str, X: np.ndarray, y: np.ndarray, weights: Seque
     """
     X, y = np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.float64)
     shapes_ok = X.ndim == 2 and X.shape[1] >= 2 and y.shape == (X.shape[0],) and X.size > 0
-    report(f"{name}: X of shape (N, D >= 2), y of shape (N,)", shapes_ok,
-           f"X {X.shape}, y {y.shape}")
+    report(
+        f"{name}: X of shape (N, D >= 2), y of shape (N,)", shapes_ok, f"X {X.shape}, y {y.shape}"
+    )
     report(f"{name}: X >= 0", bool(np.all(X >= 0)), f"min X = {X.min():.3g}")
     weights = [np.asarray(W, dtype=np.float64) for W in weights]
     try:
@@ -219,16 +257,23 @@ def check_strict_example(name: str, X: np.ndarray, y: np.ndarray, weights: Seque
     except CheckFailed as err:
         report(f"{name}: a network of the family", False, str(err))
     w_ls, best_linear = least_squares(X, y)
-    report(f"{name}: the hypothesis of b), w_LS* >= 0", bool(np.all(w_ls >= -1e-12)),
-           f"w_LS* = {np.array2string(w_ls, precision=4)}")
+    report(
+        f"{name}: the hypothesis of b), w_LS* >= 0",
+        bool(np.all(w_ls >= -1e-12)),
+        f"w_LS* = {np.array2string(w_ls, precision=4)}",
+    )
     net = network_loss(weights, X, y)
     ok = net < best_linear - min_gap
-    report(name, ok, f"network loss {net:.3g} {'<' if ok else '>='} L_LS* - {min_gap:g} = "
-                     f"{best_linear - min_gap:.4g} (L_LS* = {best_linear:.4g})")
+    report(
+        name,
+        ok,
+        f"network loss {net:.3g} {'<' if ok else '>='} L_LS* - {min_gap:g} = "
+        f"{best_linear - min_gap:.4g} (L_LS* = {best_linear:.4g})",
+    )
     return net, best_linear
 
 
-# --- training: full-batch Adam on S networks at once --------------------------------------------
+# --- training: full-batch Adam on S networks at once ----------------------------------------------
 
 
 def init_networks(D: int, L: int, seeds: Sequence[int]) -> Weights:
@@ -241,7 +286,10 @@ def init_networks(D: int, L: int, seeds: Sequence[int]) -> Weights:
     per_seed = []
     for s in seeds:
         rng = np.random.default_rng(s)
-        per_seed.append([rng.uniform(-bound, bound, size=(D, D)) for _ in range(L)] + [rng.uniform(-bound, bound, size=(D, 1))])
+        per_seed.append(
+            [rng.uniform(-bound, bound, size=(D, D)) for _ in range(L)]
+            + [rng.uniform(-bound, bound, size=(D, 1))]
+        )
     return [np.stack([net[i] for net in per_seed]) for i in range(L + 1)]
 
 
@@ -250,8 +298,10 @@ def unstack(weights: Sequence[np.ndarray], s: int) -> Weights:
     return [W[s] for W in weights]
 
 
-def losses_and_grads(weights: Sequence[np.ndarray], X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, Weights]:
-    """Losses 1/2 sum_n (f(x_n) - y_n)^2 of S stacked networks and their gradients, by backpropagation.
+def losses_and_grads(
+    weights: Sequence[np.ndarray], X: np.ndarray, y: np.ndarray
+) -> tuple[np.ndarray, Weights]:
+    """Losses 1/2 sum_n (f(x_n) - y_n)^2 of S stacked networks and their gradients (backprop).
 
     weights: [W_1 (S, D, D), ..., W_{L+1} (S, D, 1)]; X: (N, D); y: (N,).
     Returns (losses (S,), grads with the shapes of ``weights``). ReLU'(0) is
@@ -275,8 +325,16 @@ def losses_and_grads(weights: Sequence[np.ndarray], X: np.ndarray, y: np.ndarray
     return losses, grads
 
 
-def train_adam(weights: Sequence[np.ndarray], X: np.ndarray, y: np.ndarray, *, steps: int, lr: float,
-               betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> tuple[Weights, np.ndarray]:
+def train_adam(
+    weights: Sequence[np.ndarray],
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    steps: int,
+    lr: float,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+) -> tuple[Weights, np.ndarray]:
     """Full-batch Adam on S stacked networks (each its own loss, as S separate runs).
 
     Same update as ``torch.optim.Adam(params, lr, betas, eps)`` with no weight decay.
@@ -303,7 +361,7 @@ def train_adam(weights: Sequence[np.ndarray], X: np.ndarray, y: np.ndarray, *, s
 
 
 def dead_start(weights: Sequence[np.ndarray]) -> Weights:
-    """The same networks with W_1 replaced by -|W_1|: on x >= 0 every first-layer unit is then inactive."""
+    """The same networks with W_1 replaced by -|W_1|: on x >= 0 every first-layer unit is off."""
     return [-np.abs(weights[0])] + [np.array(W) for W in weights[1:]]
 
 
@@ -328,7 +386,14 @@ def locally_linear_margin(weights: Sequence[np.ndarray], X: np.ndarray) -> float
     return margin
 
 
-def classify_run(weights: Sequence[np.ndarray], X: np.ndarray, y: np.ndarray, target_loss: float, *, tol: float = 1e-6) -> str:
+def classify_run(
+    weights: Sequence[np.ndarray],
+    X: np.ndarray,
+    y: np.ndarray,
+    target_loss: float,
+    *,
+    tol: float = 1e-6,
+) -> str:
     """Where one trained network (unstacked) ended, for the table of section 3.
 
     ``"global"``: loss within ``tol`` (relative to 1/2 sum y^2) of ``target_loss``
@@ -346,7 +411,10 @@ def classify_run(weights: Sequence[np.ndarray], X: np.ndarray, y: np.ndarray, ta
 
 
 def check_grads_match_torch(name: str, *, seed: int = 0, bound: float = 1e-12) -> bool:
-    """:func:`losses_and_grads` against PyTorch autograd on 3 stacked random networks (D = 3, L = 2, N = 7), float64."""
+    """:func:`losses_and_grads` against PyTorch autograd, in float64.
+
+    On 3 stacked random networks with D = 3, L = 2 and N = 7 data points.
+    """
     import torch
 
     rng = np.random.default_rng(seed)
@@ -361,13 +429,15 @@ def check_grads_match_torch(name: str, *, seed: int = 0, bound: float = 1e-12) -
     torch_losses = 0.5 * (residual**2).sum(-1)
     torch_losses.sum().backward()
     flat = np.concatenate([losses] + [g.ravel() for g in grads])
-    reference = np.concatenate([torch_losses.detach().numpy()] + [p.grad.numpy().ravel() for p in params])
+    reference = np.concatenate(
+        [torch_losses.detach().numpy()] + [p.grad.numpy().ravel() for p in params]
+    )
     from .checks import check_rel_error
 
     return check_rel_error(name, flat, reference, bound)
 
 
-# --- checks of what the training runs show (section 3) ------------------------------------------
+# --- checks of what the training runs show (section 3) --------------------------------------------
 
 #: Linear data: the median L_NN / L_LS* over the runs lies within this of 1.
 LINEAR_RUNS_TOL = 0.05
@@ -379,23 +449,34 @@ def check_linear_and_teacher_runs(ratio_lin: np.ndarray, ratio_relu: np.ndarray)
     """Section 3, runs 1 and 2: final L_NN / L_LS* per run (arrays (S,)) on the linear data
     (median within ``LINEAR_RUNS_TOL`` of 1) and on the teacher data (best below
     ``TEACHER_BEST_BOUND``)."""
-    check_less("linear data: |median ratio - 1|", abs(float(np.median(ratio_lin)) - 1),
-               LINEAR_RUNS_TOL, what="deviation")
-    check_less("teacher data: best ratio, clearly below 1", float(np.min(ratio_relu)),
-               TEACHER_BEST_BOUND, what="ratio")
+    check_less(
+        "linear data: |median ratio - 1|",
+        abs(float(np.median(ratio_lin)) - 1),
+        LINEAR_RUNS_TOL,
+        what="deviation",
+    )
+    check_less(
+        "teacher data: best ratio, clearly below 1",
+        float(np.min(ratio_relu)),
+        TEACHER_BEST_BOUND,
+        what="ratio",
+    )
 
 
-def check_dead_start(grads: Sequence[np.ndarray], loss_start: float, history: np.ndarray,
-                     ls_optimum: float) -> None:
+def check_dead_start(
+    grads: Sequence[np.ndarray], loss_start: float, history: np.ndarray, ls_optimum: float
+) -> None:
     """Section 3, run 3: at a dead start every gradient entry is 0 (``grads`` as from
     :func:`losses_and_grads`), Adam never moves (``history`` (steps + 1,) of losses
     ends at ``loss_start``), and that loss lies above L_LS* = ``ls_optimum``."""
     nonzero = int(sum(np.count_nonzero(g) for g in grads))
     check_equal("dead start: non-zero gradient entries", nonzero, 0)
-    check_equal("dead start: loss after training = loss at the start", float(history[-1]),
-                float(loss_start))
-    check_greater("dead start: final L_NN / L_LS*", float(history[-1]) / ls_optimum, 1.0,
-                  what="ratio")
+    check_equal(
+        "dead start: loss after training = loss at the start", float(history[-1]), float(loss_start)
+    )
+    check_greater(
+        "dead start: final L_NN / L_LS*", float(history[-1]) / ls_optimum, 1.0, what="ratio"
+    )
 
 
 def check_example_runs(ratios: Sequence[float], kinds: Sequence[str]) -> None:
@@ -405,11 +486,20 @@ def check_example_runs(ratios: Sequence[float], kinds: Sequence[str]) -> None:
     and at least one run ends above the hand-built network."""
     flat = [r for r, k in zip(ratios, kinds) if k in ("linear", "dead")]
     smallest = min(flat, default=np.inf)
-    check_true("example of b): locally linear runs never beat L_LS*", smallest >= 1 - 1e-9,
-               f"{len(flat)} runs, smallest ratio {smallest:.6f} >= 1 - 1e-9")
+    check_true(
+        "example of b): locally linear runs never beat L_LS*",
+        smallest >= 1 - 1e-9,
+        f"{len(flat)} runs, smallest ratio {smallest:.6f} >= 1 - 1e-9",
+    )
     trapped = [r for r, k in zip(ratios, kinds) if k == "linear"]
-    check_true("example of b): runs classified linear sit at L_LS*",
-               all(abs(r - 1) <= 1e-3 for r in trapped),
-               f"{len(trapped)} runs, |ratio - 1| <= 1e-3")
-    check_greater("example of b): runs ending above the hand-built network",
-                  sum(k != "global" for k in kinds), 0, what="count")
+    check_true(
+        "example of b): runs classified linear sit at L_LS*",
+        all(abs(r - 1) <= 1e-3 for r in trapped),
+        f"{len(trapped)} runs, |ratio - 1| <= 1e-3",
+    )
+    check_greater(
+        "example of b): runs ending above the hand-built network",
+        sum(k != "global" for k in kinds),
+        0,
+        what="count",
+    )

@@ -21,7 +21,9 @@ def _as_histories(histories: Any) -> dict[str, Any]:
     return {"": histories}
 
 
-def learning_curves(histories: Any, *, title: str = "Learning curves", figsize: tuple[float, float] = (9.0, 3.4)) -> Figure:
+def learning_curves(
+    histories: Any, *, title: str = "Learning curves", figsize: tuple[float, float] = (9.0, 3.4)
+) -> Figure:
     """Loss (left) and accuracy (right) per epoch, training solid, validation dashed.
 
     ``histories``: one :class:`helpers.training.History`, or a dict
@@ -30,7 +32,12 @@ def learning_curves(histories: Any, *, title: str = "Learning curves", figsize: 
     """
     runs = _as_histories(histories)
     has_acc = any(np.isfinite(h.train_accuracy).any() for h in runs.values() if h.train_accuracy)
-    fig, axes = plt.subplots(1, 2 if has_acc else 1, figsize=figsize if has_acc else (figsize[0] / 2, figsize[1]), squeeze=False)
+    fig, axes = plt.subplots(
+        1,
+        2 if has_acc else 1,
+        figsize=figsize if has_acc else (figsize[0] / 2, figsize[1]),
+        squeeze=False,
+    )
     ax_loss = axes[0, 0]
     panels = [(ax_loss, "train_loss", "val_loss", "loss")]
     if has_acc:
@@ -40,9 +47,17 @@ def learning_curves(histories: Any, *, title: str = "Learning curves", figsize: 
         colour = colours[i % len(colours)]
         prefix = f"{name} " if name else ""
         for ax, train_key, val_key, _ in panels:
-            ax.plot(h.epochs, getattr(h, train_key), color=colour, linestyle="-", label=f"{prefix}train")
+            ax.plot(
+                h.epochs, getattr(h, train_key), color=colour, linestyle="-", label=f"{prefix}train"
+            )
             if getattr(h, val_key):
-                ax.plot(h.epochs, getattr(h, val_key), color=colour, linestyle="--", label=f"{prefix}validation")
+                ax.plot(
+                    h.epochs,
+                    getattr(h, val_key),
+                    color=colour,
+                    linestyle="--",
+                    label=f"{prefix}validation",
+                )
     ax_loss.set_ylabel("loss (mean per example)")
     ax_loss.set_title("Loss")
     if has_acc:
@@ -57,8 +72,15 @@ def learning_curves(histories: Any, *, title: str = "Learning curves", figsize: 
     return fig
 
 
-def loss_trace(series: Mapping[str, Sequence[float]], *, title: str = "Loss during optimisation", xlabel: str = "step",
-               ylabel: str = "loss", logy: bool = True, figsize: tuple[float, float] = (5.5, 3.4)) -> Figure:
+def loss_trace(
+    series: Mapping[str, Sequence[float]],
+    *,
+    title: str = "Loss during optimisation",
+    xlabel: str = "step",
+    ylabel: str = "loss",
+    logy: bool = True,
+    figsize: tuple[float, float] = (5.5, 3.4),
+) -> Figure:
     """One line per named series of losses against the step number (log y-axis by default)."""
     fig, ax = plt.subplots(figsize=figsize)
     for name, values in series.items():
@@ -75,9 +97,19 @@ def loss_trace(series: Mapping[str, Sequence[float]], *, title: str = "Loss duri
     return fig
 
 
-def signals_by_class(x: Any, y: Any, t: Any | None = None, *, per_class: int = 1, classes: Sequence[int] | None = None,
-                     title: str = "Example signals", xlabel: str = "position t (arbitrary units)",
-                     ylabel: str = "signal value", ncols: int = 5, figsize: tuple[float, float] | None = None) -> Figure:
+def signals_by_class(
+    x: Any,
+    y: Any,
+    t: Any | None = None,
+    *,
+    per_class: int = 1,
+    classes: Sequence[int] | None = None,
+    title: str = "Example signals",
+    xlabel: str = "position t (arbitrary units)",
+    ylabel: str = "signal value",
+    ncols: int = 5,
+    figsize: tuple[float, float] | None = None,
+) -> Figure:
     """A grid with one panel per class, showing ``per_class`` example signals of that class.
 
     x: (N, L) signals; y: (N,) integer labels; t: (L,) sample positions
@@ -89,7 +121,7 @@ def signals_by_class(x: Any, y: Any, t: Any | None = None, *, per_class: int = 1
     nrows = int(np.ceil(len(classes) / ncols))
     figsize = figsize or (1.9 * ncols, 1.7 * nrows + 0.6)
     fig, axes = plt.subplots(nrows, ncols, figsize=figsize, sharex=True, sharey=True, squeeze=False)
-    for ax in axes.ravel()[len(classes):]:
+    for ax in axes.ravel()[len(classes) :]:
         ax.set_visible(False)
     for ax, c in zip(axes.ravel(), classes):
         for k, i in enumerate(np.flatnonzero(y == c)[:per_class]):

@@ -249,8 +249,10 @@ def test_check_adam_beats_chance():
     history = History(val_accuracy=[0.1, 0.55])
     inclass.check_adam_beats_chance(history, quick=False)
     with pytest.raises(CheckFailed):
-        inclass.check_adam_beats_chance(History(val_accuracy=[0.45]), quick=False)
-    inclass.check_adam_beats_chance(History(val_accuracy=[0.25]), quick=True)
+        inclass.check_adam_beats_chance(History(val_accuracy=[0.35]), quick=False)
+    inclass.check_adam_beats_chance(History(val_accuracy=[0.2]), quick=True)
+    with pytest.raises(CheckFailed):
+        inclass.check_adam_beats_chance(History(val_accuracy=[0.12]), quick=True)
 
 
 def test_check_same_predictions():

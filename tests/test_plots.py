@@ -34,7 +34,9 @@ def _history(n: int = 5, val: bool = True, acc: bool = True) -> History:
 
 
 def _labelled(ax) -> bool:
-    return bool(ax.get_title() and ax.get_xlabel() and ax.get_ylabel() and ax.get_legend() is not None)
+    return bool(
+        ax.get_title() and ax.get_xlabel() and ax.get_ylabel() and ax.get_legend() is not None
+    )
 
 
 def test_learning_curves_one_run_has_loss_and_accuracy_panels():

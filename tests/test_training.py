@@ -65,9 +65,15 @@ def test_make_loader_dtypes_and_seeded_order():
     loader = training.make_loader(X, y, batch_size=8, shuffle=True, seed=3)
     xb, yb = next(iter(loader))
     assert xb.dtype == torch.float32 and yb.dtype == torch.int64 and xb.shape == (8, 2)
-    first = [yb.tolist() for _, yb in training.make_loader(X, y, batch_size=8, shuffle=True, seed=3)]
-    again = [yb.tolist() for _, yb in training.make_loader(X, y, batch_size=8, shuffle=True, seed=3)]
-    other = [yb.tolist() for _, yb in training.make_loader(X, y, batch_size=8, shuffle=True, seed=4)]
+    first = [
+        yb.tolist() for _, yb in training.make_loader(X, y, batch_size=8, shuffle=True, seed=3)
+    ]
+    again = [
+        yb.tolist() for _, yb in training.make_loader(X, y, batch_size=8, shuffle=True, seed=3)
+    ]
+    other = [
+        yb.tolist() for _, yb in training.make_loader(X, y, batch_size=8, shuffle=True, seed=4)
+    ]
     assert first == again and first != other
     reg = training.make_loader(X, X[:, 0], batch_size=8)
     assert next(iter(reg))[1].dtype == torch.float32  # float targets stay float
@@ -86,11 +92,15 @@ def test_evaluate_matches_a_full_batch_computation_and_keeps_weights():
     X, y = _blobs(30)
     model = nn.Sequential(nn.Linear(2, 8), nn.Dropout(0.5), nn.Linear(8, 3))
     before = [p.detach().clone() for p in model.parameters()]
-    loss, acc = training.evaluate(model, training.make_loader(X, y, batch_size=7), nn.CrossEntropyLoss())
+    loss, acc = training.evaluate(
+        model, training.make_loader(X, y, batch_size=7), nn.CrossEntropyLoss()
+    )
     model.eval()
     with torch.no_grad():
         logits = model(torch.as_tensor(X, dtype=torch.float32))
-    assert loss == pytest.approx(float(nn.functional.cross_entropy(logits, torch.as_tensor(y))), rel=1e-6)
+    assert loss == pytest.approx(
+        float(nn.functional.cross_entropy(logits, torch.as_tensor(y))), rel=1e-6
+    )
     assert acc == pytest.approx(float(training.accuracy(logits, torch.as_tensor(y))), abs=1e-6)
     assert all(torch.equal(b, p) for b, p in zip(before, model.parameters()))
     assert all(p.grad is None for p in model.parameters())
@@ -123,8 +133,7 @@ class _RecordingEpoch:
         self.calls = []
 
     def __call__(self, model, loader, loss_fn, optimizer):
-        self.calls.append({"batches": len(list(loader)), "optimizer": optimizer,
-                           "loader": loader})
+        self.calls.append({"batches": len(list(loader)), "optimizer": optimizer, "loader": loader})
         return 0.0
 
 
@@ -132,16 +141,27 @@ def test_fit_calls_train_epoch_once_per_epoch_and_evaluates_in_eval_mode(capsys)
     X, y = _blobs(60)
     train_idx, val_idx = training.split_indices(len(X), 0.25, seed=0)
     model = nn.Sequential(nn.Linear(2, 8), nn.Dropout(0.5), nn.Linear(8, 3))
-    train_loader = training.make_loader(X[train_idx], y[train_idx], batch_size=16, shuffle=True,
-                                        seed=0)
+    train_loader = training.make_loader(
+        X[train_idx], y[train_idx], batch_size=16, shuffle=True, seed=0
+    )
     val_loader = training.make_loader(X[val_idx], y[val_idx], batch_size=100)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     epoch = _RecordingEpoch()
-    history = training.fit(model, epoch, train_loader, nn.CrossEntropyLoss(), optimizer,
-                           num_epochs=4, val_loader=val_loader, print_every=2, label="SGD")
+    history = training.fit(
+        model,
+        epoch,
+        train_loader,
+        nn.CrossEntropyLoss(),
+        optimizer,
+        num_epochs=4,
+        val_loader=val_loader,
+        print_every=2,
+        label="SGD",
+    )
     assert len(epoch.calls) == 4 and all(c["optimizer"] is optimizer for c in epoch.calls)
-    assert all(isinstance(c["loader"], training.OnDevice) and c["batches"] == 3
-               for c in epoch.calls)
+    assert all(
+        isinstance(c["loader"], training.OnDevice) and c["batches"] == 3 for c in epoch.calls
+    )
     for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy"):
         assert len(getattr(history, key)) == 4
     # nothing trained, and the figures are eval-mode ones: the same after every epoch
@@ -163,9 +183,16 @@ def test_fit_without_validation_or_metric_and_silent(capsys):
     def mse(pred, t):
         return ((pred.squeeze(1) - t) ** 2).mean()
 
-    history = training.fit(model, _RecordingEpoch(), training.make_loader(X, target, batch_size=10),
-                           mse, torch.optim.SGD(model.parameters(), lr=0.1), num_epochs=3,
-                           metric=None, progress=None)
+    history = training.fit(
+        model,
+        _RecordingEpoch(),
+        training.make_loader(X, target, batch_size=10),
+        mse,
+        torch.optim.SGD(model.parameters(), lr=0.1),
+        num_epochs=3,
+        metric=None,
+        progress=None,
+    )
     assert capsys.readouterr().out == ""
     assert history.val_loss == [] and all(math.isnan(a) for a in history.train_accuracy)
     with pytest.raises(ValueError, match="val_accuracy"):
@@ -175,20 +202,33 @@ def test_fit_without_validation_or_metric_and_silent(capsys):
 def test_fit_progress_bar_closes(capsys):
     X, y = _blobs(32)
     model = _classifier()
-    history = training.fit(model, _RecordingEpoch(), training.make_loader(X, y, batch_size=16),
-                           nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.1),
-                           num_epochs=2, progress="bar")
+    history = training.fit(
+        model,
+        _RecordingEpoch(),
+        training.make_loader(X, y, batch_size=16),
+        nn.CrossEntropyLoss(),
+        torch.optim.SGD(model.parameters(), lr=0.1),
+        num_epochs=2,
+        progress="bar",
+    )
     assert len(history.train_loss) == 2
     err = capsys.readouterr().err
     assert "2/2" in err  # tqdm writes the finished bar to stderr outside Jupyter
 
 
-@pytest.mark.parametrize("kwargs, message", [({"num_epochs": 0}, "num_epochs"),
-                                             ({"progress": "dots"}, "progress")])
+@pytest.mark.parametrize(
+    "kwargs, message", [({"num_epochs": 0}, "num_epochs"), ({"progress": "dots"}, "progress")]
+)
 def test_fit_rejects_bad_arguments(kwargs, message):
     X, y = _blobs(8)
     model = _classifier()
     args = {"num_epochs": 1, **kwargs}
     with pytest.raises(ValueError, match=message):
-        training.fit(model, _RecordingEpoch(), training.make_loader(X, y), nn.CrossEntropyLoss(),
-                     torch.optim.SGD(model.parameters(), lr=0.1), **args)
+        training.fit(
+            model,
+            _RecordingEpoch(),
+            training.make_loader(X, y),
+            nn.CrossEntropyLoss(),
+            torch.optim.SGD(model.parameters(), lr=0.1),
+            **args,
+        )

@@ -126,7 +126,13 @@ def _apply_replacements(cells: list[dict[str, Any]], replace: Mapping[str, str])
 
 @contextlib.contextmanager
 def _notebook_environment(workdir: Path):
-    """cwd = notebooks/, Agg backend, a throw-away build directory; all restored afterwards."""
+    """cwd = notebooks/, Agg backend, a throw-away build directory, an empty record of
+    the checks run (``helpers.checks.RECORDED``, as in a fresh kernel); all restored afterwards."""
+    from helpers import checks
+
+    old_recorded = list(getattr(checks, "RECORDED", []))
+    if hasattr(checks, "RECORDED"):
+        checks.RECORDED.clear()
     old_cwd = os.getcwd()
     old_build = os.environ.get("WORKBOOK_BUILD_DIR")
     old_backend = os.environ.get("MPLBACKEND")
@@ -144,6 +150,8 @@ def _notebook_environment(workdir: Path):
         finally:
             os.chdir(old_cwd)
             plt.close("all")
+            if hasattr(checks, "RECORDED"):
+                checks.RECORDED[:] = old_recorded
             for key, old in (("WORKBOOK_BUILD_DIR", old_build), ("MPLBACKEND", old_backend)):
                 if old is None:
                     os.environ.pop(key, None)

@@ -9,8 +9,13 @@ from pathlib import Path
 import pytest
 
 from helpers.checks import CheckFailed
-from tests.instructor.cells import (MarkerError, SnippetError, expect_check_failure, fail_lines,
-                                    run_cells)
+from tests.instructor.cells import (
+    MarkerError,
+    SnippetError,
+    expect_check_failure,
+    fail_lines,
+    run_cells,
+)
 
 
 def write_notebook(folder: Path, sources: list[tuple[str, str]], params_index: int = 0) -> Path:
@@ -31,8 +36,14 @@ def write_notebook(folder: Path, sources: list[tuple[str, str]], params_index: i
 TINY = [
     ("code", "quick = False\nseed = 0"),
     ("markdown", "# a title"),
-    ("code", "# exercise\ndef double(x):\n    return 2 * x\nprint('cwd', __import__('os').getcwd())"),
-    ("code", "# check\nfrom helpers.checks import check_equal\ncheck_equal('double', double(21), 42)"),
+    (
+        "code",
+        "# exercise\ndef double(x):\n    return 2 * x\nprint('cwd', __import__('os').getcwd())",
+    ),
+    (
+        "code",
+        "# check\nfrom helpers.checks import check_equal\ncheck_equal('double', double(21), 42)",
+    ),
     ("code", "# last\nimport os\nprint('build', os.environ['WORKBOOK_BUILD_DIR'], 'quick', quick)"),
 ]
 

@@ -18,6 +18,7 @@ def test_answer_a_nonnegative_weights_collapse_and_width_one_is_linear(capsys):
     assert capsys.readouterr().out.count("[PASS]") == 2
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(st.integers(1, 6), st.integers(1, 4), st.integers(0, 2**32 - 1))
 def test_nonnegative_weights_collapse_to_the_product(D, L, seed):
@@ -37,6 +38,7 @@ def test_collapse_fails_with_a_negative_weight():
     assert error > 1e-3
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(st.integers(1, 5), st.integers(0, 2**32 - 1))
 def test_width_one_networks_are_linear(L, seed):
@@ -47,6 +49,7 @@ def test_width_one_networks_are_linear(L, seed):
                                rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.slow
 @settings(max_examples=100, deadline=None)
 @given(st.integers(2, 6), st.integers(1, 4), st.integers(0, 2**32 - 1))
 def test_two_units_realise_a_linear_model_on_data_of_any_sign(D, L, seed):
@@ -56,6 +59,7 @@ def test_two_units_realise_a_linear_model_on_data_of_any_sign(D, L, seed):
     assert lr.scale_relative_error(out, X, w) <= lr.CONSTRUCTION_TOL
 
 
+@pytest.mark.slow
 @settings(max_examples=100, deadline=None)
 @given(st.integers(1, 4), st.integers(0, 2**32 - 1))
 def test_width_one_on_data_of_both_signs_is_zero_on_one_side(L, seed):

@@ -1,4 +1,4 @@
-"""Typical mistakes in Problem 1's exercises, each put into the solved notebook: its check must FAIL.
+"""Typical mistakes in Problem 1's exercises, each put into the solved notebook: its check FAILs.
 
 Each test replaces a snippet of a solution region (``tests/instructor/cells.py``
 insists that the snippet occurs exactly once) and runs the notebook in quick
@@ -30,18 +30,21 @@ def before_1_9():
     return run_cells(NOTEBOOK, until="# check 1.9")[0]
 
 
-PAIRWISE = "    diff = A[:, None, :] - B[None, :, :]  # (N, M, D)\n    return (diff**2).sum(dim=2)\n"
-GRAD = "    residual = X @ w - y  # (N,)\n    return X.T @ residual  # chain rule: dL/dr = r, dr/dw = X\n"
+PAIRWISE = ("    diff = A[:, None, :] - B[None, :, :]  # (N, M, D)\n"
+            "    return (diff**2).sum(dim=2)\n")
+GRAD = ("    residual = X @ w - y  # (N,)\n"
+        "    return X.T @ residual  # chain rule: dL/dr = r, dr/dw = X\n")
+SUM = "return (diff**2).sum(dim=2)"
 
 MISTAKES = {
     "1.1": {
-        "distances, not squared": {"return (diff**2).sum(dim=2)": "return (diff**2).sum(dim=2).sqrt()"},
-        "L1 distance": {"return (diff**2).sum(dim=2)": "return diff.abs().sum(dim=2)"},
-        "summed over the wrong axis": {"return (diff**2).sum(dim=2)": "return (diff**2).sum(dim=1)"},
+        "distances, not squared": {SUM: "return (diff**2).sum(dim=2).sqrt()"},
+        "L1 distance": {SUM: "return diff.abs().sum(dim=2)"},
+        "summed over the wrong axis": {SUM: "return (diff**2).sum(dim=1)"},
         "no broadcasting": {"diff = A[:, None, :] - B[None, :, :]": "diff = A - B"},
         "expansion with the cross term not doubled": {
             PAIRWISE: "    return (A**2).sum(1)[:, None] + (B**2).sum(1)[None, :] - A @ B.T\n"},
-        "rows and columns swapped": {"return (diff**2).sum(dim=2)": "return (diff**2).sum(dim=2).T"},
+        "rows and columns swapped": {SUM: "return (diff**2).sum(dim=2).T"},
     },
     "1.2": {
         "factor 2 (the gradient of the sum without the 1/2)": {
@@ -135,7 +138,8 @@ MISTAKES = {
             "        optimizer.zero_grad()  # gradients would otherwise accumulate over batches\n":
                 "",
             "        loss.backward()\n        optimizer.step()\n":
-                "        loss.backward()\n        optimizer.zero_grad()\n        optimizer.step()\n"},
+                "        loss.backward()\n        optimizer.zero_grad()\n"
+                "        optimizer.step()\n"},
     },
     "1.7": {
         "input not moved to the model's device": {

@@ -24,7 +24,8 @@ MISTAKES = {
         "no split: one unit ReLU(x^T w)": {SPLIT: "        first[:, 0] = w\n"},
         "D = 1: the sign lost": {"out[0, 0] = 1.0 if w[0] >= 0 else -1.0": "out[0, 0] = 1.0"},
         "D = 1 not treated apart": {"    if D == 1:": "    if False:"},
-        "one hidden layer too many": {"for _ in range(num_hidden - 1)": "for _ in range(num_hidden)"},
+        "one hidden layer too many": {"for _ in range(num_hidden - 1)":
+                                      "for _ in range(num_hidden)"},
         "hidden layers -I instead of I": {"[np.eye(D) for _": "[-np.eye(D) for _"},
         "W_{L+1} of shape (D,)": {"+ [out]": "+ [out[:, 0]]"},
         "rows instead of columns": {SPLIT: "        first[0, :], first[1, :] = "

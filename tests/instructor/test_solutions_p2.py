@@ -105,6 +105,7 @@ def drop_negative_part(w, L):
     return [first] + [np.eye(D)] * (L - 1) + [out]
 
 
+@pytest.mark.slow
 @settings(max_examples=100, deadline=None)
 @given(st.integers(2, 6), st.integers(1, 4), st.integers(0, 2**32 - 1))
 def test_dropping_the_negative_part_fails_on_every_mixed_sign_w(D, L, seed):
