@@ -70,7 +70,7 @@ LOOSE_CODE_MARKER = re.compile(r"#+\s*(BEGIN|END)\s+SOLUTION", re.IGNORECASE)
 LOOSE_ANSWER_MARKER = re.compile(r"(BEGIN|END)\s+ANSWER", re.IGNORECASE)
 #: An import of the instructor package (top level or as tests.instructor), in code or a notebook.
 INSTRUCTOR_IMPORT = re.compile(
-    r"^\s*(?:from\s+(?:tests\.)?instructor\b|import\s+(?:tests\.)?instructor\b"
+    r"^[ \t]*(?:from\s+(?:tests\.)?instructor\b|import\s+(?:tests\.)?instructor\b"
     r"|from\s+tests\s+import\s+instructor\b)"
     r"|import_module\(\s*[\"'](?:tests\.)?instructor\b",
     re.MULTILINE)
@@ -239,8 +239,49 @@ def _region_bodies(lines: list[str]) -> list[tuple[int, str]]:
     return found
 
 
+def _guarded_import_lines(source: str) -> set[int] | None:
+    """Line numbers of imports inside ``try: ... except ImportError``; None if not Python."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    optional = {"ImportError", "ModuleNotFoundError", "Exception", "BaseException"}
+    guarded = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Try):
+            continue
+        caught = set()
+        for handler in node.handlers:
+            kinds = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+            caught |= {getattr(k, "id", getattr(k, "attr", None)) for k in kinds if k is not None}
+            if handler.type is None:
+                caught.add("BaseException")
+        if caught & optional:
+            for statement in node.body:
+                guarded |= {n.lineno for n in ast.walk(statement)
+                            if isinstance(n, (ast.Import, ast.ImportFrom))}
+    return guarded
+
+
+def optional_instructor_imports(files: dict[str, bytes]) -> list[str]:
+    """Imports of ``instructor`` in Python files that work without it (``except ImportError``)."""
+    found = []
+    for name, data in sorted(files.items()):
+        if not name.endswith(".py"):
+            continue
+        text = data.decode("utf-8", "replace")
+        guarded = _guarded_import_lines(text) or set()
+        lines = text.splitlines()
+        for number in sorted(guarded):
+            if INSTRUCTOR_IMPORT.search(lines[number - 1]):
+                found.append(f"{name} line {number}: {lines[number - 1].strip()}")
+    return found
+
+
 def leaks(files: dict[str, bytes]) -> list[str]:
-    """Each solution or answer region with a body, and each import of ``instructor``."""
+    """Each solution or answer region with a body, and each import of ``instructor`` that
+    the release would need (an import that falls back on ``except ImportError`` is allowed).
+    """
     problems = []
     for name, data in sorted(files.items()):
         try:
@@ -257,9 +298,14 @@ def leaks(files: dict[str, bytes]) -> list[str]:
         for part in texts:
             for number, marker in _region_bodies(part.splitlines()):
                 problems.append(f"{name}: a region with its content ({marker!r}, line {number})")
+            guarded = (_guarded_import_lines(part) or set()) if name.endswith(".py") else set()
             for match in INSTRUCTOR_IMPORT.finditer(part):
+                line = part.count("\n", 0, match.start()) + 1
+                if line in guarded:
+                    continue
                 statement = match.group(0).strip()
-                problems.append(f"{name}: imports the instructor package ({statement!r})")
+                problems.append(f"{name}: imports the instructor package ({statement!r}, "
+                                f"line {line})")
     return problems
 
 
@@ -308,6 +354,8 @@ def assemble(root: Path | None = None) -> Release:
         raise ReleaseError(
             "the notebooks hold no solution regions: this looks like a student copy already.\n"
             "Fix: run `make release` in the solved workbook (the instructors' repository).")
+    release.notes += [f"optional import of the instructor package (the release works without it): "
+                      f"{where}" for where in optional_instructor_imports(release.files)]
     found = leaks(release.files)
     if found:
         raise ReleaseError(
@@ -315,7 +363,7 @@ def assemble(root: Path | None = None) -> Release:
             "or need the instructor package:\n  "
             + "\n  ".join(found)
             + "\nFix: blank or remove these regions, and move code that imports `instructor` "
-              "to instructor/ or tests/instructor/.")
+              "to instructor/ or tests/instructor/ (or fall back with `except ImportError`).")
     return release
 
 

@@ -269,17 +269,23 @@ def _on_alarm(signum, frame):
 
 
 def _fresh(namespace: dict[str, Any]) -> dict[str, Any]:
-    """A copy of the namespace whose data (tensors, arrays, dicts, lists, models) are copies too."""
+    """A copy of the namespace whose data (tensors, arrays, models, dicts, lists) are copies too.
+
+    Everything else (modules, functions, classes, figures, loaders) is shared; the
+    control after the candidates shows that none of them was damaged.
+    """
+    import numpy as np
+    import torch
+
+    data = (dict, list, tuple, set, torch.Tensor, np.ndarray, torch.nn.Module)
     out = {}
     for key, value in namespace.items():
-        code = isinstance(value, (types.ModuleType, types.FunctionType, type))
-        if code or (callable(value) and not hasattr(value, "state_dict")):
-            out[key] = value
-            continue
-        try:
-            out[key] = copy.deepcopy(value)
-        except Exception:  # noqa: BLE001 - generators, loaders: shared, as in the notebook
-            out[key] = value
+        out[key] = value
+        if isinstance(value, data) and key != "__builtins__":
+            try:
+                out[key] = copy.deepcopy(value)
+            except Exception:  # noqa: BLE001 - not copyable: shared, as in the notebook
+                pass
     return out
 
 

@@ -252,6 +252,17 @@ def test_refuses_what_would_give_answers_away(tmp_path, case, setup, expected):
         assert part in message
 
 
+def test_an_import_of_instructor_with_a_fallback_is_allowed_and_noted(tmp_path):
+    bench = ("def train():\n    try:\n        from instructor.reference import train\n"
+             "    except ImportError as err:\n"
+             "        raise SystemExit('needs instructor') from err\n")
+    rel = release.assemble(mini_workbook(tmp_path / "a", **{"workbook/bench.py": bench}))
+    assert any("workbook/bench.py line 3" in note for note in rel.notes), rel.notes
+    unguarded = "def train():\n    from instructor.reference import train\n    return train\n"
+    with pytest.raises(ReleaseError, match="line 2"):
+        release.assemble(mini_workbook(tmp_path / "b", **{"workbook/bench.py": unguarded}))
+
+
 @pytest.mark.parametrize("case, cell, expected", [
     ("a marker with two hashes",
      ("code", "def f():\n    ## BEGIN SOLUTION Problem 1.1: f\n    return 1\n"
