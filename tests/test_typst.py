@@ -281,6 +281,18 @@ def test_conversion_cache_gives_the_same_typst_without_pandoc(tmp_path, monkeypa
     assert 'image("resolved/figure.png")' in first[0] and "#link(<a-heading>)" in first[1]
 
 
+def test_html_in_markdown_images_breaks_and_tables():
+    piece = (
+        "<table>\n<tr><th>name</th><th>value</th></tr>\n<tr><td>loss</td><td>$x^2$</td></tr>\n</table>\n\n"
+        'Line one<br>line two <img src="figure.png" width="40"> <!-- a comment -->'
+    )
+    (converted,), unconverted = markdown.markdown_to_typst([piece])
+    assert unconverted == []
+    assert "#table(" in converted and "[name]" in converted and "$x^2$" in converted
+    assert "line two" in converted and '#box(image("figure.png", width: ' in converted and "comment" not in converted
+    compile_typst(converted, {"figure.png": png_bytes()})
+
+
 TEX_CASES = {
     "operatorname*": r"$$\operatorname*{arg\,min}_{w \in \mathbb R^D} \lVert Xw - y \rVert^2$$",
     "boxed": r"$$\boxed{\ \mathcal L = 0\ }$$",

@@ -87,23 +87,36 @@ def write_coverage_file(path: Path = COVERAGE_FILE) -> None:
 
 
 @lru_cache(maxsize=1)
-def covered_codepoints() -> frozenset[int]:
-    """Code points some font of the Typst engine can draw: recorded, or read from the wheel."""
+def covered_codepoints() -> frozenset[int] | None:
+    """Code points some font of the Typst engine can draw: recorded, or read from the wheel.
+
+    With another ``typst`` than the recorded one and no fontTools, the recorded
+    set stands in; without any record, None (see :func:`needs_name`).
+    """
     try:
         recorded = json.loads(COVERAGE_FILE.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        recorded = {}
+        codepoints = frozenset(code for first, last in recorded["ranges"] for code in range(first, last + 1))
+    except (OSError, ValueError, KeyError, TypeError):
+        recorded, codepoints = {}, None
     if recorded.get("typst") == _typst_version():
-        return frozenset(code for first, last in recorded["ranges"] for code in range(first, last + 1))
-    return read_embedded_coverage()
+        return codepoints
+    try:
+        return read_embedded_coverage() or codepoints
+    except ImportError:
+        return codepoints
 
 
-def needs_name(char: str, covered: frozenset[int]) -> bool:
-    """True when ``char`` would be drawn as an empty box."""
+def needs_name(char: str, covered: frozenset[int] | None) -> bool:
+    """True when ``char`` would be drawn as an empty box.
+
+    Without coverage data: characters from U+1F000 on (emoji and other pictographs).
+    """
     code = ord(char)
-    if code < 0x80 or code in covered:
+    if code < 0x80 or unicodedata.category(char) in _SILENT_CATEGORIES:
         return False
-    return unicodedata.category(char) not in _SILENT_CATEGORIES
+    if covered is None:
+        return code >= 0x1F000
+    return code not in covered
 
 
 def spell_out_unprintable(text: str) -> str:

@@ -302,18 +302,99 @@ function RawInline(el)
 end
 
 function RawBlock(el)
-  -- an HTML table (Jupyter renders it): read by pandoc's HTML reader into a real table
-  if el.format == "html" and el.text:match("^%s*<table") and el.text:match("</table>%s*$") then
-    local ok, parsed = pcall(pandoc.read, el.text, "html")
-    if ok then
-      return parsed.blocks
-    end
-  end
   local inline = math_environment(el) or html_element(el) or tex_as_text(el)
   if inline then
     return pandoc.Para({inline})
   end
   return nil
+end
+
+-- An HTML table in Markdown (Jupyter renders it): the reader splits it into raw tags around
+-- Markdown cells; put it back together as HTML and read it with pandoc's HTML reader.
+local function html_tag(block, pattern)
+  return block.t == "RawBlock" and block.format == "html" and block.text:match(pattern)
+end
+
+local function read_html_table(blocks, first, last)
+  -- math goes through HTML as placeholders (the HTML reader would not read it back as math)
+  local stash, parts = {}, {}
+  for i = first, last do
+    local block = blocks[i]
+    if block.t == "RawBlock" and block.format == "html" then
+      table.insert(parts, block.text)
+    else
+      block = block:walk({Math = function(m)
+        table.insert(stash, m)
+        return pandoc.Str("ZHTMLMATH" .. #stash .. "Z")
+      end})
+      table.insert(parts, pandoc.write(pandoc.Pandoc({block}), "html"))
+    end
+  end
+  local ok, parsed = pcall(pandoc.read, table.concat(parts, "\n"), "html")
+  if not ok then
+    return nil
+  end
+  local function restore(inlines)
+    local out = {}
+    for _, el in ipairs(inlines) do
+      if el.t == "Str" and el.text:find("ZHTMLMATH%d+Z") then
+        local text, pos = el.text, 1
+        while true do
+          local s, e, n = text:find("ZHTMLMATH(%d+)Z", pos)
+          if not s then
+            break
+          end
+          if s > pos then
+            table.insert(out, pandoc.Str(text:sub(pos, s - 1)))
+          end
+          table.insert(out, stash[tonumber(n)])
+          pos = e + 1
+        end
+        if pos <= #text then
+          table.insert(out, pandoc.Str(text:sub(pos)))
+        end
+      else
+        table.insert(out, el)
+      end
+    end
+    return out
+  end
+  return pandoc.Pandoc(parsed.blocks):walk({Inlines = restore}).blocks
+end
+
+function Blocks(blocks)
+  local out, i = {}, 1
+  while i <= #blocks do
+    local block = blocks[i]
+    local replaced = false
+    if html_tag(block, "^%s*<table[%s>]") then
+      local depth, j = 0, i
+      while j <= #blocks do
+        if html_tag(blocks[j], "^%s*<table[%s>]") then
+          depth = depth + 1
+        elseif html_tag(blocks[j], "^%s*</table>") then
+          depth = depth - 1
+          if depth == 0 then
+            break
+          end
+        end
+        j = j + 1
+      end
+      local parsed = j <= #blocks and read_html_table(blocks, i, j)
+      if parsed then
+        for _, b in ipairs(parsed) do
+          table.insert(out, b)
+        end
+        i = j + 1
+        replaced = true
+      end
+    end
+    if not replaced then
+      table.insert(out, block)
+      i = i + 1
+    end
+  end
+  return out
 end
 
 function Image(el)
