@@ -64,7 +64,7 @@ def test_setup_is_a_no_op_until_requirements_change(tmp_path):
         shutil.copy(paths.ROOT / name, tmp_path)
     (tmp_path / ".venv").mkdir()
     stamp = tmp_path / ".venv" / ".installed"
-    stamp.touch()
+    stamp.write_text(f"{tmp_path}\n", encoding="utf-8")  # set up for this folder
     assert "pip install" not in _make_dry_run(tmp_path)
     import os, time
 

@@ -1,25 +1,28 @@
-"""Exporting executed notebooks to PDF.
+"""Exporting executed notebooks to PDF, with one of three engines (:func:`choose_engine`).
 
-Two engines, chosen by :func:`choose_engine`:
-
+- ``typst`` (the default): :mod:`workbook.typst`, an nbconvert exporter that
+  writes Typst, with Markdown and TeX math converted by the pandoc inside the
+  ``pypandoc_binary`` wheel and compiled by the ``typst`` wheel. Both are pinned
+  in ``requirements.txt``: nothing outside ``.venv`` is needed, fonts included.
 - ``latex``: nbconvert's LaTeX exporter run through xelatex (needs ``xelatex``
-  and ``pandoc``). The workbook's template (``workbook/templates/workbook``)
-  sets fonts that cover accented and Greek letters and wraps long code lines.
-- ``chromium``: nbconvert's HTML exporter, printed to PDF by a system
-  Chromium driven with playwright (used when there is no TeX).
+  and ``pandoc`` on the system). The workbook's template
+  (``workbook/templates/workbook``) sets fonts that cover accented and Greek
+  letters and wraps long code lines.
+- ``chromium``: nbconvert's HTML exporter, with math as MathML and long lines
+  wrapped, printed to PDF by a Chromium driven with playwright (:mod:`workbook.chromium`).
 
-Cells tagged ``remove-cell`` are left out, ``remove-input`` show only their
-output, ``remove-output`` only their code. Characters no font of the PDF can
-draw (emoji) are replaced by their Unicode name, e.g. ``[SNAKE]``, instead of
-vanishing silently.
+``WORKBOOK_PDF_ENGINE=typst|latex|chromium`` picks one. Every engine leaves out
+cells tagged ``remove-cell``, shows only the output of ``remove-input`` and only
+the code of ``remove-output``, and spells out characters its fonts cannot draw
+(emoji) by their Unicode name, e.g. ``[SNAKE]``, instead of losing them.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
-import tempfile
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
@@ -35,48 +38,60 @@ FONT_FILES = (  # fonts whose glyphs the LaTeX template uses when they exist
     "/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf",
     "/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf",
 )
-CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
+ENGINES = ("typst", "latex", "chromium")
 
-INSTALL_HELP = """no PDF engine found: the export needs either xelatex and pandoc, or a Chromium browser.
+LATEX_HELP = """the LaTeX engine needs xelatex and pandoc on the system.
 Fix, for your system:
   Debian/Ubuntu: sudo apt-get install texlive-xetex texlive-fonts-recommended texlive-plain-generic pandoc
   macOS:         brew install --cask mactex-no-gui && brew install pandoc
   Windows:       install MiKTeX (https://miktex.org) and pandoc (https://pandoc.org/installing.html), then reopen the terminal
   conda:         conda install -c conda-forge pandoc texlive-core
-  or a browser:  sudo apt-get install chromium (any Chromium or Chrome on PATH works)
-then run the build again."""
+or use the default engine, which needs nothing outside .venv: unset WORKBOOK_PDF_ENGINE (or set it to typst)."""
+
+CHROMIUM_HELP = """the Chromium engine needs a Chromium or Chrome browser.
+Fix: install one (Debian/Ubuntu: sudo apt-get install chromium) or name it with WORKBOOK_CHROMIUM=/path/to/chrome;
+or use the default engine, which needs nothing outside .venv: unset WORKBOOK_PDF_ENGINE (or set it to typst)."""
+
+TYPST_HELP = """the Typst engine's packages (typst, pypandoc_binary) are not installed in this environment.
+Fix: run `make setup` (it installs the pinned requirements into .venv)."""
 
 
 @dataclass(frozen=True)
 class Engine:
-    name: str  # "latex" or "chromium"
+    name: str  # one of ENGINES
     description: str
     executable: str | None = None
 
 
-def find_chromium() -> str | None:
-    """Path of a Chromium/Chrome executable, or None. ``$WORKBOOK_CHROMIUM`` wins."""
-    override = os.environ.get("WORKBOOK_CHROMIUM")
-    if override:
-        return override if Path(override).exists() else None
-    for name in CHROMIUM_CANDIDATES:
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
+def _typst_available() -> bool:
+    return all(importlib.util.find_spec(name) is not None for name in ("typst", "pypandoc"))
 
 
 def choose_engine() -> Engine:
-    """``latex`` when xelatex and pandoc exist, else ``chromium`` when a browser exists, else an error."""
-    forced = os.environ.get("WORKBOOK_PDF_ENGINE")
-    xelatex, pandoc = shutil.which("xelatex"), shutil.which("pandoc")
-    if forced != "chromium" and xelatex and pandoc:
+    """The engine ``$WORKBOOK_PDF_ENGINE`` names (default ``typst``), after checking that it can run here."""
+    from .chromium import find_chromium
+
+    wanted = (os.environ.get("WORKBOOK_PDF_ENGINE") or "typst").strip().lower()
+    if wanted not in ENGINES:
+        raise ExportError(f"WORKBOOK_PDF_ENGINE={wanted!r} is not an engine.\nFix: use one of {', '.join(ENGINES)}, "
+                          "or unset it for the default (typst).")
+    if wanted == "typst":
+        if not _typst_available():
+            raise ExportError(TYPST_HELP)
+        from importlib.metadata import version
+
+        return Engine("typst", f"Typst {version('typst')} (nbconvert + pandoc {version('pypandoc_binary')} "
+                               "+ typst, from .venv)")
+    if wanted == "latex":
+        xelatex, pandoc = shutil.which("xelatex"), shutil.which("pandoc")
+        if not (xelatex and pandoc):
+            missing = " and ".join(n for n, p in (("xelatex", xelatex), ("pandoc", pandoc)) if not p)
+            raise ExportError(f"no {missing} found: " + LATEX_HELP)
         return Engine("latex", f"LaTeX (nbconvert + xelatex at {xelatex})", xelatex)
     chromium = find_chromium()
-    if forced != "latex" and chromium:
-        return Engine("chromium", f"Chromium (nbconvert HTML printed by {chromium})", chromium)
-    raise ExportError(INSTALL_HELP)
+    if not chromium:
+        raise ExportError("no Chromium found: " + CHROMIUM_HELP)
+    return Engine("chromium", f"Chromium (nbconvert HTML printed by {chromium})", chromium)
 
 
 # --- characters the PDF fonts cannot draw -------------------------------------------------------
@@ -146,7 +161,14 @@ def _exporter_config():
     return config
 
 
-def template_fingerprint() -> str:
+def template_fingerprint(engine: str = "latex") -> str:
+    """Changes when anything that shapes the engine's PDF changes (this module, its templates, its code)."""
+    if engine == "typst":
+        from .typst import engine_fingerprint
+
+        return content_hash(Path(__file__).read_bytes(), engine_fingerprint())
+    if engine == "chromium":
+        return content_hash(Path(__file__).read_bytes(), (Path(__file__).parent / "chromium.py").read_bytes())
     files = sorted(TEMPLATES.rglob("*"))
     return content_hash(Path(__file__).read_bytes(), *(f.read_bytes() for f in files if f.is_file()))
 
@@ -171,22 +193,13 @@ def _latex_pdf(nb, resources: dict, passes: int = LATEX_PASSES) -> bytes:
     return body
 
 
-def _chromium_pdf(nb, resources: dict, executable: str) -> bytes:
-    from nbconvert import HTMLExporter
-    from playwright.sync_api import sync_playwright
+def _typst_pdf(nb, resources: dict) -> bytes:
+    from .typst import TypstExportError, export_pdf
 
-    html, _ = HTMLExporter(config=_exporter_config(), template_name="lab").from_notebook_node(nb, resources=resources)
-    with tempfile.TemporaryDirectory() as tmp:
-        page_file = Path(tmp) / "notebook.html"
-        page_file.write_text(html, encoding="utf-8")
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
-            try:
-                page = browser.new_page()
-                page.goto(page_file.as_uri(), wait_until="load")
-                return page.pdf(format="A4", print_background=True, margin={"top": "15mm", "bottom": "15mm", "left": "12mm", "right": "12mm"})
-            finally:
-                browser.close()
+    try:
+        return export_pdf(nb, resources)
+    except TypstExportError as err:
+        raise ExportError(f"Typst could not typeset the notebook:\n  {err}") from err
 
 
 def export_notebook(executed: Path, engine: str, metadata: dict, *, mark_problems: bool = False) -> tuple[Path, bool]:
@@ -203,7 +216,7 @@ def export_notebook(executed: Path, engine: str, metadata: dict, *, mark_problem
     out_dir = paths.build_dir() / "pdf"
     target = out_dir / f"{name}.pdf"
     stamp = out_dir / f"{name}.inputs.json"
-    inputs = {"notebook": content_hash(executed.read_bytes()), "engine": engine, "template": template_fingerprint(), "metadata": metadata,
+    inputs = {"notebook": content_hash(executed.read_bytes()), "engine": engine, "template": template_fingerprint(engine), "metadata": metadata,
               "marked": mark_problems}
     if target.exists() and read_json(stamp) == inputs:
         return target, False
@@ -217,12 +230,17 @@ def export_notebook(executed: Path, engine: str, metadata: dict, *, mark_problem
         from .marking import mark_problems as insert_notes
 
         insert_notes(nb)
-    _clean_text(nb)
     resources = {"metadata": {"name": nb.metadata.get("title", name), "path": str(paths.NOTEBOOKS)}}
-    if engine == "latex":
+    if engine == "typst":
+        body = _typst_pdf(nb, resources)
+    elif engine == "latex":
+        _clean_text(nb)
         body = _latex_pdf(nb, resources)
     else:
-        body = _chromium_pdf(nb, resources, find_chromium() or "chromium")
+        from .chromium import chromium_pdf, find_chromium
+
+        _clean_text(nb)
+        body = chromium_pdf(nb, resources, find_chromium() or "chromium", _exporter_config())
     atomic_write(target, lambda tmp: tmp.write_bytes(body))
     write_json(stamp, inputs)
     return target, True
