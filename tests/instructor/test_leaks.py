@@ -269,7 +269,8 @@ def _on_alarm(signum, frame):
 
 
 def _fresh(namespace: dict[str, Any]) -> dict[str, Any]:
-    """A copy of the namespace whose data (tensors, arrays, models, dicts, lists) are copies too.
+    """A copy of the namespace whose data (tensors, arrays, models, dicts and lists of them)
+    are copies too.
 
     Everything else (modules, functions, classes, figures, loaders) is shared; the
     control after the candidates shows that none of them was damaged.
@@ -277,11 +278,23 @@ def _fresh(namespace: dict[str, Any]) -> dict[str, Any]:
     import numpy as np
     import torch
 
-    data = (dict, list, tuple, set, torch.Tensor, np.ndarray, torch.nn.Module)
+    def is_data(value: Any, depth: int = 0) -> bool:
+        if isinstance(value, (bool, int, float, complex, str, bytes, type(None))):
+            return True
+        if isinstance(value, np.ndarray):
+            return value.dtype != object
+        if isinstance(value, (torch.Tensor, torch.nn.Module, np.generic)):
+            return True
+        if isinstance(value, dict) and depth < 4:
+            return all(is_data(k, depth + 1) and is_data(v, depth + 1) for k, v in value.items())
+        if isinstance(value, (list, tuple, set)) and depth < 4:
+            return all(is_data(v, depth + 1) for v in value)
+        return False
+
     out = {}
     for key, value in namespace.items():
         out[key] = value
-        if isinstance(value, data) and key != "__builtins__":
+        if key != "__builtins__" and is_data(value):
             try:
                 out[key] = copy.deepcopy(value)
             except Exception:  # noqa: BLE001 - not copyable: shared, as in the notebook
