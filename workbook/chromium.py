@@ -1,20 +1,109 @@
 """The Chromium engine: nbconvert's HTML, printed to PDF by a Chromium driven with playwright.
 
 For a machine with a browser but neither Typst's packages nor TeX. The HTML is
-nbconvert's ``lab`` template; playwright starts the system's Chromium (never a
-browser of its own) with the flags below.
+nbconvert's ``lab`` template with a few changes (:data:`TEMPLATE`):
+
+- nothing is loaded from the network: no require.js, MathJax, Mermaid or widget
+  scripts, and the browser may open only ``file:`` and ``data:`` URLs;
+- Markdown, and Markdown or LaTeX outputs, are converted by the pandoc inside
+  the ``pypandoc_binary`` wheel, one run per notebook, with TeX math as MathML,
+  which Chromium draws itself (MathML Core): no script runs before printing;
+- long code and output lines wrap (``pre-wrap``, broken anywhere if need be);
+- a header line with the authors and the date, as the other engines print it.
+
+playwright starts the system's Chromium (:func:`find_chromium`, never a browser
+of its own) with :data:`CHROMIUM_FLAGS`; the PDF gets the headings as
+bookmarks (``outline``), a tagged structure, and the authors in its metadata.
 """
 
 from __future__ import annotations
 
+import copy
+import datetime
+import html
+import importlib.util
+import io
 import os
+import re
+import secrets
 import shutil
+import subprocess
+import sys
 import tempfile
+import unicodedata
 from pathlib import Path
 
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                   "--no-first-run"]
+PAGE_MARGINS = {"top": "15mm", "bottom": "15mm", "left": "12mm", "right": "12mm"}
+
+#: Jupyter's Markdown as pandoc reads it: CommonMark-like (a list may follow a line of text, bare URLs are
+#: links), MathJax math ($...$, $$...$$, \(...\), \[...\]), no citations, no implicit figures, no smart quotes.
+MARKDOWN_FORMAT = ("markdown-smart-citations-implicit_figures-subscript-superscript"
+                   "+lists_without_preceding_blankline+tex_math_single_backslash+autolink_bare_uris")
+
+CSS = r"""
+/* long lines wrap instead of running off the page; the input area is a table of fixed layout */
+.jp-InputArea-editor, .jp-InputArea, .cm-editor, .jp-OutputArea-output { overflow: visible; min-width: 0; }
+.cm-editor pre, .highlight pre, .jp-RenderedText pre, .jp-RenderedHTMLCommon pre, .jp-OutputArea-output pre {
+  white-space: pre-wrap; overflow-wrap: anywhere; word-break: normal;
+}
+.jp-OutputArea-output, .jp-RenderedText { max-width: 100%; }
+/* the prompt column stays beside the cell, also on a page narrower than 760 px */
+.jp-InputArea-editor { display: table-cell; }
+.jp-InputPrompt { display: table-cell; text-align: right; }
+/* a cell is not cut by a page break where it can be avoided; headings stay with what follows */
+.jp-Cell-inputWrapper, .jp-OutputArea-child, img, math[display="block"], table { break-inside: avoid; }
+h1, h2, h3, h4, h5, h6 { break-after: avoid; }
+/* math as MathML, in a font with an OpenType MATH table where the system has one */
+math { font-family: "Latin Modern Math", "STIX Two Math", "DejaVu Math TeX Gyre", "Cambria Math", math; }
+math[display="block"] { display: block math; margin: 0.5em 0; }
+menclose[notation~="box"] { border: 1px solid currentColor; padding: 0.2em 0.35em; }
+menclose[notation~="updiagonalstrike"] { text-decoration: line-through; }
+.wb-header { display: flex; justify-content: space-between; font-size: var(--jp-ui-font-size1);
+  margin: 0 0 1em var(--jp-cell-prompt-width); color: var(--jp-content-font-color1); }
+"""
+
+#: nbconvert's ``lab`` template without scripts from the network, with :data:`CSS`, the header line,
+#: and the HTML that :func:`convert_markdown` made in place of nbconvert's Markdown renderer.
+TEMPLATE = r"""
+{%- extends 'lab/index.html.j2' -%}
+{%- block html_head_js -%}{%- endblock html_head_js -%}
+{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{%- block extra_css -%}
+{%- if resources.workbook_base_url %}<base href="{{ resources.workbook_base_url | escape_html }}">{% endif %}
+{%- if nb.metadata.authors %}
+<meta name="author" content="{{ nb.metadata.authors | map(attribute='name') | join(', ') | escape_html }}">
+{%- endif %}
+<style type="text/css">{{ resources.workbook_css }}</style>
+{%- endblock extra_css -%}
+{%- block body_header -%}
+{{ super() }}
+{%- if nb.metadata.authors %}
+<div class="wb-header"><span>{{ nb.metadata.authors | map(attribute='name') | join(', ') | escape_html }}</span>
+<span>{{ resources.workbook_date }}</span></div>
+{%- endif %}
+{%- endblock body_header -%}
+{% block markdowncell scoped %}
+<div class="jp-Cell jp-MarkdownCell jp-Notebook-cell">
+<div class="jp-Cell-inputWrapper">
+<div class="jp-InputArea jp-Cell-inputArea">
+{%- if resources.global_content_filter.include_input_prompt -%}{{ self.empty_in_prompt() }}{%- endif -%}
+<div class="jp-RenderedHTMLCommon jp-RenderedMarkdown jp-MarkdownOutput" data-mime-type="text/markdown">
+{%- if 'workbook_html' in cell.metadata %}
+{{ cell.metadata.workbook_html }}
+{%- else %}
+{{ cell.source | markdown2html | strip_files_prefix }}
+{%- endif %}
+</div>
+</div>
+</div>
+</div>
+{%- endblock markdowncell %}
+"""
 
 
 def find_chromium() -> str | None:
@@ -29,19 +118,208 @@ def find_chromium() -> str | None:
     return None
 
 
-def chromium_pdf(nb, resources: dict, executable: str, config) -> bytes:
+# --- Markdown and math to HTML with MathML ------------------------------------------------------
+
+
+def pandoc_path() -> str:
+    """The pandoc of ``pypandoc_binary`` (its version is pinned), else one on ``PATH``."""
+    spec = importlib.util.find_spec("pypandoc")
+    if spec is not None and spec.origin:
+        shipped = Path(spec.origin).parent / "files" / ("pandoc.exe" if sys.platform == "win32" else "pandoc")
+        if shipped.is_file():
+            return str(shipped)
+    found = shutil.which("pandoc")
+    if found:
+        return found
+    from .errors import ExportError
+
+    raise ExportError("the Chromium engine converts Markdown with pandoc, and none was found.\n"
+                      "Fix: run `make setup` (it installs pypandoc_binary, which ships pandoc, into .venv).")
+
+
+def _run_pandoc(markdown: str) -> str:
+    from .errors import ExportError
+
+    command = [pandoc_path(), "--from", MARKDOWN_FORMAT, "--to", "html5", "--mathml", "--wrap=none"]
+    try:
+        done = subprocess.run(command, input=markdown.encode("utf-8"), capture_output=True, timeout=300, check=False)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        raise ExportError(f"pandoc could not convert the notebook's Markdown: {err}") from err
+    if done.returncode != 0:
+        raise ExportError("pandoc could not convert the notebook's Markdown:\n  "
+                          + done.stderr.decode("utf-8", "replace").strip()[-2000:])
+    return done.stdout.decode("utf-8")
+
+
+def convert_markdown(pieces: list[str]) -> list[str]:
+    """Each Markdown piece as HTML with MathML, from one pandoc run (one per piece should a piece
+    swallow the separator that follows it, as an unclosed code fence does)."""
+    if not pieces:
+        return []
+    token = secrets.token_hex(8)
+    joined = "".join(f"{piece}\n\nWBSPLIT{token}N{i}\n\n" for i, piece in enumerate(pieces))
+    parts = re.split(rf"<p>WBSPLIT{token}N(\d+)</p>\n?", _run_pandoc(joined))
+    if len(parts) == len(pieces) + 1 and parts[1::2] == [str(i) for i in range(len(pieces))]:
+        converted = parts[0::2][:-1]
+    else:
+        converted = [_run_pandoc(piece) for piece in pieces]
+    return [_fix_mathml(piece) for piece in converted]
+
+
+_MATH_VARIANTS = {  # MathML mathvariant -> the prefix of the Unicode names of its letters
+    "bold": "MATHEMATICAL BOLD", "italic": "MATHEMATICAL ITALIC", "bold-italic": "MATHEMATICAL BOLD ITALIC",
+    "double-struck": "MATHEMATICAL DOUBLE-STRUCK", "script": "MATHEMATICAL SCRIPT",
+    "bold-script": "MATHEMATICAL BOLD SCRIPT", "fraktur": "MATHEMATICAL FRAKTUR",
+    "bold-fraktur": "MATHEMATICAL BOLD FRAKTUR", "sans-serif": "MATHEMATICAL SANS-SERIF",
+    "bold-sans-serif": "MATHEMATICAL SANS-SERIF BOLD", "sans-serif-italic": "MATHEMATICAL SANS-SERIF ITALIC",
+    "sans-serif-bold-italic": "MATHEMATICAL SANS-SERIF BOLD ITALIC", "monospace": "MATHEMATICAL MONOSPACE",
+}
+#: letters whose styled form is in the Letterlike Symbols block, under another name
+_LETTERLIKE = {("MATHEMATICAL FRAKTUR", "C"): "ℭ", ("MATHEMATICAL FRAKTUR", "H"): "ℌ",
+               ("MATHEMATICAL FRAKTUR", "I"): "ℑ", ("MATHEMATICAL FRAKTUR", "R"): "ℜ",
+               ("MATHEMATICAL FRAKTUR", "Z"): "ℨ", ("MATHEMATICAL ITALIC", "h"): "ℎ"}
+
+
+def _styled(char: str, prefix: str) -> str:
+    name = unicodedata.name(char, "")
+    match = re.fullmatch(r"(?:LATIN|GREEK) (CAPITAL|SMALL) LETTER (\w+)|DIGIT (\w+)", name)
+    if not match:
+        return char
+    wanted = f"{prefix} {match[1]} {match[2]}" if match[1] else f"{prefix} DIGIT {match[3]}"
+    for candidate in (wanted, wanted.removeprefix("MATHEMATICAL ")):  # ℝ is "DOUBLE-STRUCK CAPITAL R"
+        try:
+            return unicodedata.lookup(candidate)
+        except KeyError:
+            pass
+    return _LETTERLIKE.get((prefix, char), char)
+
+
+def _fix_mathml(text: str) -> str:
+    """MathML that Chromium draws as MathJax would: styled letters (``\\mathbb E``, ``\\mathbf x``) as
+    the Unicode letters of that style, since MathML Core ignores ``mathvariant``; no TeX annotation."""
+    text = re.sub(r"<annotation encoding=\"application/x-tex\">.*?</annotation>", "", text, flags=re.S)
+
+    def restyle(match: re.Match) -> str:
+        prefix = _MATH_VARIANTS.get(match[2])
+        if prefix is None:
+            return match[0]
+        content = html.unescape(match[3])
+        return f"<{match[1]}>{html.escape(''.join(_styled(c, prefix) for c in content), quote=False)}</{match[1]}>"
+
+    return re.sub(r"<(mi|mn|mo|mtext) mathvariant=\"([\w-]+)\">([^<]*)</\1>", restyle, text)
+
+
+def _html_of_markdown(nb) -> None:
+    """Convert, in place, every Markdown cell (to ``metadata.workbook_html``) and every Markdown or LaTeX
+    output (to ``text/html``) of ``nb`` with one pandoc run."""
+    import base64
+
+    targets, pieces = [], []
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            targets.append(cell)
+            pieces.append(cell.source)
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if "text/html" in data:
+                continue
+            for mime in ("text/markdown", "text/latex"):
+                if mime in data:
+                    targets.append(output)
+                    pieces.append(data[mime])
+                    break
+    for target, converted in zip(targets, convert_markdown(pieces)):
+        if "cell_type" in target:
+            for name, bundle in (target.get("attachments") or {}).items():
+                for mime, payload in bundle.items():
+                    if mime.startswith("image/"):
+                        uri = f"data:{mime};base64,{payload if isinstance(payload, str) else base64.b64encode(payload).decode()}"
+                        converted = converted.replace(f'src="attachment:{html.escape(name)}"', f'src="{uri}"')
+                        break
+            target.metadata["workbook_html"] = converted
+        else:
+            target["data"]["text/html"] = converted
+
+
+# --- the PDF ------------------------------------------------------------------------------------
+
+
+def notebook_html(nb, resources: dict, config) -> str:
+    """The notebook as one self-contained HTML page, ready to print."""
+    from jinja2 import DictLoader
     from nbconvert import HTMLExporter
+
+    nb = copy.deepcopy(nb)
+    _html_of_markdown(nb)
+    resources = dict(resources)
+    folder = (resources.get("metadata") or {}).get("path")
+    resources["workbook_base_url"] = Path(folder).resolve().as_uri() + "/" if folder else ""
+    resources["workbook_css"] = CSS
+    today = datetime.date.today()
+    resources["workbook_date"] = f"{today:%B} {today.day}, {today.year}"  # as LaTeX's \today and Typst print it
+    exporter = HTMLExporter(config=config, template_name="lab",
+                            extra_loaders=[DictLoader({"workbook_chromium.html.j2": TEMPLATE})],
+                            template_file="workbook_chromium.html.j2")
+    body, _ = exporter.from_notebook_node(nb, resources=resources)
+    return body
+
+
+def _allow_local_only(route) -> None:
+    if route.request.url.startswith(("file:", "data:", "about:")):
+        route.continue_()
+    else:
+        route.abort()
+
+
+def _outline_items(node):
+    """The outline items under ``node`` (a PDF dictionary with /First), in reading order."""
+    item = node.get("/First")
+    while item is not None:
+        item = item.get_object()
+        yield item
+        yield from _outline_items(item)
+        item = item.get("/Next")
+
+
+def _finish_pdf(pdf: bytes, nb, headings: list[str]) -> bytes:
+    """The PDF with the authors in its metadata (Chromium writes only the title), and bookmarks titled
+    as the headings read (Chromium joins the lines of a wrapped heading without a space)."""
+    from pypdf import PdfWriter
+    from pypdf.generic import NameObject, TextStringObject
+
+    writer = PdfWriter(clone_from=io.BytesIO(pdf))
+    authors = ", ".join(a.get("name", "") for a in nb.metadata.get("authors") or [])
+    if authors:
+        writer.add_metadata({"/Author": authors})
+    outlines = writer.root_object.get("/Outlines")
+    items = list(_outline_items(outlines.get_object())) if outlines is not None else []
+    squeeze = lambda text: re.sub(r"\s+", "", text)  # noqa: E731
+    if len(items) == len(headings) and all(squeeze(str(i.get("/Title", ""))) == squeeze(h) for i, h in zip(items, headings)):
+        for item, heading in zip(items, headings):
+            item[NameObject("/Title")] = TextStringObject(heading)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+HEADINGS_JS = "Array.from(document.querySelectorAll('h1,h2,h3,h4,h5,h6')).map(h => h.textContent.replace(/\\s+/g, ' ').trim())"
+
+
+def chromium_pdf(nb, resources: dict, executable: str, config) -> bytes:
     from playwright.sync_api import sync_playwright
 
-    html, _ = HTMLExporter(config=config, template_name="lab").from_notebook_node(nb, resources=resources)
+    page_html = notebook_html(nb, resources, config)
     with tempfile.TemporaryDirectory() as tmp:
         page_file = Path(tmp) / "notebook.html"
-        page_file.write_text(html, encoding="utf-8")
+        page_file.write_text(page_html, encoding="utf-8")
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
             try:
                 page = browser.new_page()
+                page.route("**/*", _allow_local_only)
                 page.goto(page_file.as_uri(), wait_until="load")
-                return page.pdf(format="A4", print_background=True, margin={"top": "15mm", "bottom": "15mm", "left": "12mm", "right": "12mm"})
+                headings = page.evaluate(HEADINGS_JS)
+                pdf = page.pdf(format="A4", print_background=True, margin=PAGE_MARGINS, outline=True, tagged=True)
             finally:
                 browser.close()
+    return _finish_pdf(pdf, nb, headings)
