@@ -16,6 +16,7 @@ Also here: the synthetic data of section 3 (``linear_data``, ``lstsq_with_bias``
 from __future__ import annotations
 
 import contextlib
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -38,6 +39,12 @@ def _generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def _first_line(err: BaseException) -> str:
+    """The first line of an error message, without terminal colour codes, at most 160 characters."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(err))
+    return text.splitlines()[0][:160] if text else ""
+
+
 def _call(name: str, fn: Callable, *args: Any, **kwargs: Any) -> Any:
     """Run the student's code; an exception becomes a FAIL line naming it (then raises)."""
     try:
@@ -45,13 +52,11 @@ def _call(name: str, fn: Callable, *args: Any, **kwargs: Any) -> Any:
     except NotImplementedError as err:
         if str(err).startswith("Problem "):  # an exercise not done yet: say which
             raise
-        message = str(err).splitlines()[0] if str(err) else ""
-        checks.report(name, False, f"raised NotImplementedError: {message[:160]}")
+        checks.report(name, False, f"raised NotImplementedError: {_first_line(err)}")
     except checks.CheckFailed:
         raise
     except Exception as err:  # the error itself is the most useful feedback
-        message = str(err).splitlines()[0] if str(err) else ""
-        checks.report(name, False, f"raised {type(err).__name__}: {message[:160]}")
+        checks.report(name, False, f"raised {type(err).__name__}: {_first_line(err)}")
 
 
 def _no_graph(value: Any) -> bool:
@@ -473,21 +478,42 @@ class DeviceProbe(nn.Module):
         return torch.zeros(len(x), self.n_out, device="cpu")
 
 
+def predict_check_setup() -> tuple[nn.Module, np.ndarray]:
+    """The model and input of check 1.7: a 5 -> 8 -> 3 network with dropout, fixed dyadic
+    float32 weights, in training mode; X (6, 5) float64 of multiples of 1/4 (all exact)."""
+    model = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Dropout(0.5), nn.Linear(8, 3))
+    with torch.no_grad():
+        for salt, p in enumerate(model.parameters()):
+            shape = tuple(p.shape) if p.dim() == 2 else (1, p.shape[0])
+            p.copy_(_dyadic(shape, salt=salt + 3, scale=8).reshape(p.shape).float())
+    model.train()
+    return model, _dyadic((6, 5), salt=9, scale=4).numpy()
+
+
+#: Outputs (6, 3) of the model of predict_check_setup in eval mode on its X (recorded).
+RECORDED_PREDICT = (
+    (0.4375, 3.1953125, -0.6875),
+    (-4.8125, -0.4453125, 3.921875),
+    (3.078125, -1.875, 2.0703125),
+    (-2.203125, 2.65625, -1.1171875),
+    (-1.296875, 1.90625, -3.921875),
+    (0.640625, 3.1953125, -0.625),
+)
+
+
 def check_predict(fn: Callable[[nn.Module, Any], torch.Tensor],
                   device: torch.device | str = "cpu") -> dict[str, float]:
     """``fn(model, X)`` must move ``X`` (a float64 NumPy array) to the model's device and dtype,
     run the model in eval mode without recording a graph, and return the outputs on the CPU.
 
-    Tried with a small network on ``device`` (handed over in training mode, with
-    dropout) and with a :class:`DeviceProbe` on the ``meta`` device. The model
-    itself must stay where it is.
+    Tried with the network of :func:`predict_check_setup` on ``device`` (handed over
+    in training mode, with dropout; outputs compared with recorded ones) and with a
+    :class:`DeviceProbe` on the ``meta`` device. The model itself must stay where it is.
     """
     name = "1.7 predict"
     device = torch.device(device)
-    torch.manual_seed(17)
-    model = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Dropout(0.5), nn.Linear(8, 3)).to(device)
-    model.train()
-    X = np.random.default_rng(17).normal(size=(6, 5))
+    model, X = predict_check_setup()
+    model.to(device)
     out = _call(name, fn, model, X)
     on_cpu = isinstance(out, torch.Tensor) and out.device.type == "cpu" and not out.requires_grad
     checks.check_true("1.7 output on the CPU, no graph", on_cpu,
@@ -495,10 +521,8 @@ def check_predict(fn: Callable[[nn.Module, Any], torch.Tensor],
                       f"requires_grad {getattr(out, 'requires_grad', '?')}")
     model_device = next(model.parameters()).device
     checks.check_equal("1.7 model stays on its device", model_device.type, device.type)
-    model.eval()
-    with torch.no_grad():
-        expected = model(torch.as_tensor(X, dtype=torch.float32).to(device)).cpu()
-    checks.check_close("1.7 outputs (eval mode)", out, expected, atol=1e-6)
+    checks.check_close("1.7 outputs (eval mode) vs recorded", out,
+                       torch.tensor(RECORDED_PREDICT, dtype=torch.float32), atol=1e-5)
 
     probe = DeviceProbe("meta")
     probe.train()

@@ -139,6 +139,9 @@ def recorded_values() -> dict[str, Any]:
         small.train()
         out_train = small(x)
 
+    net, X_predict = inclass.predict_check_setup()
+    predicted = predict(net, X_predict)
+
     model, loader, loss_fn, optimizer = inclass.epoch_check_setup()
     epoch_loss = train_epoch(model, loader, loss_fn, optimizer)
     params = torch.cat([p.detach().ravel() for p in model.parameters()])
@@ -149,6 +152,7 @@ def recorded_values() -> dict[str, Any]:
         "RECORDED_MLP_TRAIN": tuple(tuple(row) for row in out_train.tolist()),
         "RECORDED_EPOCH_PARAMS": tuple(params.tolist()),
         "RECORDED_EPOCH_LOSS": epoch_loss,
+        "RECORDED_PREDICT": tuple(tuple(row) for row in predicted.tolist()),
     }
 
 

@@ -29,6 +29,10 @@ def test_mlp_outputs_are_exact(recomputed):
     assert recomputed["RECORDED_MLP_TRAIN"] == inclass.RECORDED_MLP_TRAIN
 
 
+def test_predictions_are_exact(recomputed):
+    assert recomputed["RECORDED_PREDICT"] == inclass.RECORDED_PREDICT
+
+
 def test_one_epoch(recomputed):
     np.testing.assert_allclose(recomputed["RECORDED_EPOCH_PARAMS"], inclass.RECORDED_EPOCH_PARAMS,
                                rtol=0, atol=1e-11)
