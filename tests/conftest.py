@@ -21,6 +21,18 @@ import pytest
 from helpers import paths
 
 PYTHON = sys.executable
+
+
+def pytest_collection_modifyitems(config, items):
+    """The tiers follow from the fixtures: a test that rebuilds a mini workbook (`mini`) is slow; one that
+    reads the real build (`real_build`) is end to end. Reading the one shared mini build stays fast."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        if "real_build" in names:
+            item.add_marker(pytest.mark.e2e)
+            item.add_marker(pytest.mark.slow)
+        elif "mini" in names:
+            item.add_marker(pytest.mark.slow)
 KERNELSPEC = {"name": paths.KERNEL_NAME, "display_name": paths.KERNEL_DISPLAY_NAME, "language": "python"}
 
 
@@ -137,11 +149,32 @@ def executed_json(wb: Workbook, name: str) -> dict:
     return json.loads((wb.build / "executed" / f"{name}.ipynb").read_text(encoding="utf-8"))
 
 
+def bare_path(folder: Path) -> str:
+    """A PATH with only the basic tools `make pdf` needs: no xelatex, no pandoc, no Chromium.
+
+    So the real build proves that the default engine needs nothing outside .venv.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    for tool in ("make", "sh", "bash", "cat", "env", "rm", "uname"):
+        found = shutil.which(tool)
+        if found:
+            (folder / tool).symlink_to(found)
+    for missing in ("xelatex", "pandoc", "chromium", "google-chrome", "pdftoppm"):
+        assert shutil.which(missing, path=str(folder)) is None
+    return str(folder)
+
+
 @pytest.fixture(scope="session")
 def real_build(tmp_path_factory):
-    """The real workbook built once with `make pdf QUICK=1` into a temporary build directory."""
+    """The real workbook built once with `make pdf QUICK=1` into a temporary build directory.
+
+    Its PATH holds no xelatex, pandoc or Chromium: the default engine (Typst) needs none of them.
+    """
     build = tmp_path_factory.mktemp("real-build")
-    env = dict(os.environ, WORKBOOK_BUILD_DIR=str(build), WORKBOOK_CONFIG=str(build / "none.toml"), PYTHONUNBUFFERED="1")
+    env = dict(os.environ, WORKBOOK_BUILD_DIR=str(build), WORKBOOK_CONFIG=str(build / "none.toml"), PYTHONUNBUFFERED="1",
+               PATH=bare_path(tmp_path_factory.mktemp("bare-bin")))
+    env.pop("WORKBOOK_PDF_ENGINE", None)
     result = subprocess.run(["make", "pdf", "QUICK=1"], cwd=paths.ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    assert "PDF engine: Typst" in result.stdout, result.stdout[:2000]
     return build, result

@@ -28,14 +28,14 @@ def _modules(package: str) -> dict[str, Path]:
     }
 
 
-def imports_of(module: str, path: Path) -> set[str]:
-    """Every module that ``path`` imports, at top level or inside functions, as absolute names."""
+def import_statements(module: str, path: Path) -> list[tuple[str, list[str]]]:
+    """Each import of ``path`` (top level or inside functions) as (module or package, [candidate submodules])."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    found: set[str] = set()
+    found: list[tuple[str, list[str]]] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names}
+            found += [(alias.name, []) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.split(".")
@@ -43,14 +43,27 @@ def imports_of(module: str, path: Path) -> set[str]:
                 prefix = ".".join(base + ([node.module] if node.module else []))
             else:
                 prefix = node.module or ""
-            found.add(prefix)
-            found |= {f"{prefix}.{alias.name}" for alias in node.names}
+            found.append((prefix, [f"{prefix}.{alias.name}" for alias in node.names]))
     return found
 
 
+def imports_of(module: str, path: Path) -> set[str]:
+    """Every module name that ``path`` imports, and every name it takes from one, as absolute names."""
+    return {name for prefix, subs in import_statements(module, path) for name in (prefix, *subs)}
+
+
 def project_graph() -> dict[str, set[str]]:
+    """Module -> the project's modules it imports. ``from . import sibling`` is an edge to the sibling,
+    not to the package (whose ``__init__`` may itself import the sibling)."""
     modules = {name: path for package in PACKAGES for name, path in _modules(package).items()}
-    return {name: {m for m in imports_of(name, path) if m in modules and m != name} for name, path in modules.items()}
+    graph = {}
+    for name, path in modules.items():
+        edges = set()
+        for prefix, subs in import_statements(name, path):
+            inner = [s for s in subs if s in modules]
+            edges |= set(inner) if inner else ({prefix} if prefix in modules else set())
+        graph[name] = edges - {name}
+    return graph
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:

@@ -12,6 +12,8 @@ from tests.conftest import PYTHON, Workbook, make_notebook, snapshot, stray_temp
 from helpers import paths
 from workbook.bench import notebook_models
 
+pytestmark = pytest.mark.slow  # runs the benchmark on a mini workbook (a minute)
+
 NAME = "03_exercise_mnist1d"  # the mini workbook's notebook with a figure: one kernel, one LaTeX export
 
 

@@ -50,6 +50,7 @@ def test_npz_holds_no_pickled_objects():
         assert sorted(npz.files) == sorted(data.MNIST1D_ARRAYS)
 
 
+@pytest.mark.slow
 def test_rebuild_from_the_package_matches_the_shipped_file(capsys):
     """The arrays, not the bytes: another CPU rebuilds them with different last bits."""
     assert data.rebuild_mnist1d() == 0

@@ -39,6 +39,7 @@ def test_pages_have_content_and_a_figure_is_drawn(mini_built, tmp_path):
 
 
 @pytest.mark.skipif(find_chromium() is None, reason="no Chromium on PATH and no WORKBOOK_CHROMIUM")
+@pytest.mark.slow
 def test_chromium_engine_exports_when_forced(mini_built, tmp_path):
     wb = mini_built.copy(tmp_path / "wb")
     shutil.rmtree(wb.build / "pdf")
@@ -51,6 +52,7 @@ def test_chromium_engine_exports_when_forced(mini_built, tmp_path):
 
 
 @pytest.mark.skipif(shutil.which("xelatex") is None or shutil.which("pdftotext") is None, reason="needs xelatex and pdftotext")
+@pytest.mark.slow
 def test_one_latex_pass_typesets_what_two_passes_do(mini_built, tmp_path):
     """The export runs xelatex once (export.LATEX_PASSES); a second pass would only matter for cross-references."""
     import nbformat

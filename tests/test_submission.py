@@ -77,6 +77,7 @@ def _first_region_name(nb: dict) -> str:
 
 
 @pytest.mark.parametrize("name", paths.NOTEBOOK_NAMES)
+@pytest.mark.slow
 def test_blank_copy_stops_at_its_first_exercise(name, tmp_path):
     import papermill
     from papermill.exceptions import PapermillExecutionError
@@ -102,6 +103,7 @@ def _run(kc, code: str) -> dict:
 
 
 @pytest.mark.parametrize("name", paths.NOTEBOOK_NAMES)
+@pytest.mark.slow
 def test_every_check_fails_when_its_exercise_is_blank(name, tmp_path, monkeypatch):
     """Execute the solved notebook once; at each exercise cell run its blank version first.
 
@@ -176,8 +178,8 @@ def test_check_finds_gaps_errors_and_failed_checks_all_at_once():
     ), status)
     assert status.checks_passed == 1
     assert status.problems == [
-        "cell 2: failing check: two: max abs error 3 > bound 1",
-        "cell 3: error output ValueError: boom",
+        "cell 2: check failed: two: max abs error 3 > bound 1",
+        "cell 3: error: ValueError: boom",
         "cell 4: not executed top to bottom in one fresh kernel (execution count 5, expected 4)",
     ]
 
