@@ -447,13 +447,16 @@ TEACHER_BEST_BOUND = 0.1
 
 def check_linear_and_teacher_runs(ratio_lin: np.ndarray, ratio_relu: np.ndarray) -> None:
     """Section 3, runs 1 and 2: final L_NN / L_LS* per run (arrays (S,)) on the linear data
-    (median within ``LINEAR_RUNS_TOL`` of 1) and on the teacher data (best below
-    ``TEACHER_BEST_BOUND``)."""
+    (median within ``LINEAR_RUNS_TOL`` of 1, and some run below 1: it fits a little of the
+    noise) and on the teacher data (best below ``TEACHER_BEST_BOUND``)."""
     check_less(
         "linear data: |median ratio - 1|",
         abs(float(np.median(ratio_lin)) - 1),
         LINEAR_RUNS_TOL,
         what="deviation",
+    )
+    check_less(
+        "linear data: smallest ratio, below 1", float(np.min(ratio_lin)), 1.0, what="ratio"
     )
     check_less(
         "teacher data: best ratio, clearly below 1",
