@@ -270,6 +270,8 @@ def optional_instructor_imports(files: dict[str, bytes]) -> list[str]:
         if not name.endswith(".py"):
             continue
         text = data.decode("utf-8", "replace")
+        if not INSTRUCTOR_IMPORT.search(text):
+            continue
         guarded = _guarded_import_lines(text) or set()
         lines = text.splitlines()
         for number in sorted(guarded):
@@ -298,8 +300,11 @@ def leaks(files: dict[str, bytes]) -> list[str]:
         for part in texts:
             for number, marker in _region_bodies(part.splitlines()):
                 problems.append(f"{name}: a region with its content ({marker!r}, line {number})")
-            guarded = (_guarded_import_lines(part) or set()) if name.endswith(".py") else set()
-            for match in INSTRUCTOR_IMPORT.finditer(part):
+            imports = list(INSTRUCTOR_IMPORT.finditer(part))
+            guarded = set()
+            if imports and name.endswith(".py"):
+                guarded = _guarded_import_lines(part) or set()
+            for match in imports:
                 line = part.count("\n", 0, match.start()) + 1
                 if line in guarded:
                     continue

@@ -152,6 +152,12 @@ def test_zip_is_the_folder_in_a_stable_order(assembled, written):
             assert info.date_time == release.ZIP_DATE
             on_disk = folder / info.filename[len(prefix):]
             assert zf.read(info) == on_disk.read_bytes(), info.filename
+    assert release.zip_bytes(assembled) == archive.read_bytes()
+
+
+@pytest.mark.slow
+def test_the_same_sources_give_the_same_zip(written):
+    _, archive = written
     again = release.zip_bytes(release.assemble(ROOT))
     assert again == archive.read_bytes(), "the same sources gave other bytes"
 
@@ -377,4 +383,6 @@ def test_the_release_passes_its_own_fast_tests(student_copy):
     out = _in_release(student_copy, "-m", "pytest", "-m", FAST_TIER, "-q", "-p", "no:cacheprovider",
                       timeout=900)
     print(out.stdout[-4000:])
-    assert out.returncode == 0, out.stdout[-6000:] + out.stderr[-2000:]
+    failed = [line for line in out.stdout.splitlines() if line.startswith(("FAILED", "ERROR"))]
+    assert out.returncode == 0, ("failing inside the release:\n" + "\n".join(failed) + "\n\n"
+                                 + out.stdout[-6000:] + out.stderr[-2000:])
