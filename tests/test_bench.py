@@ -67,6 +67,18 @@ def test_bench_json_has_every_figure_positive(bench_run):
         assert positive(per[key]), key
     assert per["ours_s"] <= cold["ours_s"] and per["ours_execute_s"] < per["ours_s"]
 
+    path = cold["critical_path"]
+    assert path["notebook"] == NAME and positive(path["execute_s"]) and path["overhead_s"] == pytest.approx(
+        cold["ours_s"] - per["ours_execute_s"], abs=1.0)
+
+    engines = report["engines"]
+    assert "typst" in engines["engines"] and positive(engines["notebooks"][NAME]["typst"])
+    if "latex" in engines["engines"]:
+        entry = engines["notebooks"][NAME]
+        assert entry["typst_over_latex"] == pytest.approx(entry["typst"] / entry["latex"])
+    if shutil.which("pdftoppm"):
+        assert (wb.build / "bench-page2.png").exists() and (wb.build / "bench-page2-typst.png").exists()
+
     rebuild = report["rebuild"]
     assert positive(rebuild["noop"]["median_s"]) and rebuild["noop"]["met"] == (rebuild["noop"]["median_s"] < 1.0)
     assert rebuild["one_changed"]["notebook"] == NAME and rebuild["one_changed"]["reexecuted"] == [NAME]

@@ -114,7 +114,14 @@ def write_scratch_notebook(path: Path) -> None:
         nbformat.v4.new_code_cell(
             "# a progress bar through helpers.training.fit\nimport torch\nfrom torch import nn\n"
             "X = torch.randn(64, 4)\ny = (X[:, 0] > 0).long()\nnet = nn.Linear(4, 2)\n"
-            "history = training.fit(net, training.make_loader(X, y, batch_size=16), nn.CrossEntropyLoss(),\n"
+            "def one_epoch(model, loader, loss_fn, optimizer):\n"
+            "    for xb, yb in loader:\n"
+            "        optimizer.zero_grad()\n"
+            "        loss = loss_fn(model(xb), yb)\n"
+            "        loss.backward()\n"
+            "        optimizer.step()\n"
+            "    return float(loss)\n"
+            "history = training.fit(net, one_epoch, training.make_loader(X, y, batch_size=16), nn.CrossEntropyLoss(),\n"
             "                       torch.optim.SGD(net.parameters(), lr=0.1), num_epochs=3, progress='bar', label='demo')"
         ),
         nbformat.v4.new_code_cell(
