@@ -19,8 +19,9 @@
    helper class, and with every helper function in place of each method that
    holds an exercise. Controls prove the harness can see a pass: the
    notebook's own solution, put back the same way, passes every check (before
-   and after the candidates), and a stub that raises ``NotImplementedError``
-   fails every one.
+   and after the candidates); a stub that raises ``NotImplementedError``
+   fails every one; and the instructor's references (``instructor/``, which
+   never ships), tried exactly as the helpers are, are found passing.
 """
 
 from __future__ import annotations
@@ -219,10 +220,11 @@ def find_exercises(notebook: str) -> list[Exercise]:
     return sorted(found.values(), key=lambda e: e.cell)
 
 
-def helper_candidates() -> tuple[dict[str, Callable], dict[str, type]]:
-    """Every function and class defined in a helpers module, public or private.
+def helper_candidates(package: types.ModuleType = helpers
+                      ) -> tuple[dict[str, Callable], dict[str, type]]:
+    """Every function and class defined in a module of ``package``, public or private.
 
-    Functions include methods defined in helper classes, static methods, and
+    Functions include methods defined in its classes, static methods, and
     functions nested inside other functions that need no closure.
     """
     functions: dict[str, Callable] = {}
@@ -253,11 +255,18 @@ def helper_candidates() -> tuple[dict[str, Callable], dict[str, type]]:
             functions[where] = obj
             add_nested(obj.__code__, module, where)
 
-    for info in pkgutil.iter_modules(helpers.__path__):
-        module = importlib.import_module(f"helpers.{info.name}")
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
         for attr, obj in vars(module).items():
-            visit(obj, f"helpers.{info.name}.{attr}", module)
+            visit(obj, f"{package.__name__}.{info.name}.{attr}", module)
     return functions, classes
+
+
+def instructor_package() -> types.ModuleType | None:
+    try:
+        return importlib.import_module("instructor")
+    except ImportError:
+        return None
 
 
 class CandidateTimeout(Exception):
@@ -344,13 +353,29 @@ def _with_methods(cls: type, methods: dict[str, Callable]) -> type:
 class Trials:
     notebook: str
     rows: list[dict[str, Any]] = field(default_factory=list)
-    passed: list[str] = field(default_factory=list)  # "candidate passes exercise"
+    passed: list[str] = field(default_factory=list)  # "helper passes exercise"
     inconclusive: list[str] = field(default_factory=list)
     controls: list[str] = field(default_factory=list)  # control failures
+    references: list[str] = field(default_factory=list)  # instructor objects that pass
+
+
+def _replacements(ex: Exercise, solution: Any, functions: dict[str, Callable],
+                  classes: dict[str, type]) -> dict[str, Any]:
+    """What to put in place of the exercise: functions for a function; for a class, classes,
+    and functions in place of each method that holds a region."""
+    if ex.kind == "function":
+        return dict(functions)
+    tries: dict[str, Any] = dict(classes)
+    for method in ex.methods:
+        tries.update({f"{name} as {ex.name}.{method}": _with_methods(solution, {method: fn})
+                      for name, fn in functions.items()})
+    return tries
 
 
 def try_candidates(notebook: str) -> Trials:
     functions, classes = helper_candidates()
+    instructor = instructor_package()
+    references = helper_candidates(instructor) if instructor else ({}, {})
     trials = Trials(notebook)
     namespace: dict[str, Any] | None = None
     last = -1
@@ -360,15 +385,9 @@ def try_candidates(notebook: str) -> Trials:
         namespace, _ = run_cells(notebook, start=last + 1, until=ex.cell, namespace=namespace)
         last = ex.cell
         solution = namespace[ex.name]
-        if ex.kind == "function":
-            tries = {name: fn for name, fn in functions.items()}
-            stub = _stub
-        else:
-            tries = {name: cls for name, cls in classes.items()}
-            for method in ex.methods:
-                tries.update({f"{name} as {ex.name}.{method}": _with_methods(solution, {method: fn})
-                              for name, fn in functions.items()})
-            stub = _with_methods(solution, {m: _stub for m in ex.methods})
+        tries = _replacements(ex, solution, functions, classes)
+        stub = _stub if ex.kind == "function" else _with_methods(solution,
+                                                                 {m: _stub for m in ex.methods})
         ok, why = run_check(ex, namespace, solution)
         if not ok:
             trials.controls.append(f"{ex.label}: the notebook's own solution fails ({why})")
@@ -384,13 +403,21 @@ def try_candidates(notebook: str) -> Trials:
                 trials.passed.append(f"{name} passes {ex.label} (check cell {ex.check_cell})")
             elif why.startswith("timeout"):
                 trials.inconclusive.append(f"{name} on {ex.label}: {why}")
+        # the instructor's references, which never ship, are the known answers: the same
+        # harness must find them passing
+        known = _replacements(ex, solution, *references)
+        for name, candidate in known.items():
+            if run_check(ex, namespace, candidate)[0]:
+                trials.references.append(f"{name} passes {ex.label}")
         ok, why = run_check(ex, namespace, solution)
         if not ok:
             trials.controls.append(f"{ex.label}: the solution fails after the candidates ran "
                                    f"({why}): a candidate changed shared state")
         trials.rows.append(dict(exercise=ex.label, kind=ex.kind,
                                 methods=",".join(ex.methods) or "-", tried=len(tries),
-                                passed=passes,
+                                passed=passes, references=len(known),
+                                reference_passes=sum(f"passes {ex.label}" in r
+                                                     for r in trials.references),
                                 seconds=time.perf_counter() - start))
     return trials
 
@@ -400,10 +427,14 @@ def trials(request) -> Trials:
     result = try_candidates(request.param)
     functions, classes = helper_candidates()
     print(f"\n{request.param}: {len(functions)} helper functions, {len(classes)} helper classes")
-    print(f"{'exercise':<40} {'kind':<8} {'methods':<18} {'tried':>5} {'passed':>6} {'s':>6}")
+    print(f"{'exercise':<36} {'kind':<8} {'methods':<16} {'tried':>5} {'passed':>6} "
+          f"{'instructor: tried':>17} {'passed':>6} {'s':>6}")
     for row in result.rows:
-        print(f"{row['exercise']:<40} {row['kind']:<8} {row['methods']:<18} {row['tried']:>5} "
-              f"{len(row['passed']):>6} {row['seconds']:>6.1f}")
+        print(f"{row['exercise']:<36} {row['kind']:<8} {row['methods']:<16} {row['tried']:>5} "
+              f"{len(row['passed']):>6} {row['references']:>17} {row['reference_passes']:>6} "
+              f"{row['seconds']:>6.1f}")
+    for line in result.references:
+        print(f"  known answer found: {line}")
     return result
 
 
@@ -411,6 +442,9 @@ def trials(request) -> Trials:
 def test_the_harness_sees_a_pass_and_a_failure(trials):
     assert trials.rows, f"{trials.notebook}: no code exercises found"
     assert not trials.controls, "\n".join(trials.controls)
+    if instructor_package() is not None:
+        assert trials.references, (f"{trials.notebook}: none of the instructor's references "
+                                   "passes a check in place of the student's code")
 
 
 @pytest.mark.slow
