@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import zipfile
 import hashlib
 
-import nbformat
-import pytest
-from jupyter_client.manager import start_new_kernel
 from pypdf import PdfReader
 
 from helpers import paths
-from workbook import exercises
 
 
 # --- names, cover page, zip -----------------------------------------------------------------------
@@ -71,85 +66,7 @@ def test_blank_writes_build_blank_only_and_never_overwrites_edits(mini):
     assert blank.read_text() != edited
 
 
-def _first_region_name(nb: dict) -> str:
-    regions = [r for r in exercises.find_regions(nb) if r.kind == "code"]
-    return regions[0].name
-
-
-@pytest.mark.parametrize("name", paths.NOTEBOOK_NAMES)
-@pytest.mark.slow
-def test_blank_copy_stops_at_its_first_exercise(name, tmp_path):
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
-
-    source = json.loads((paths.NOTEBOOKS / f"{name}.ipynb").read_text(encoding="utf-8"))
-    blank_path = tmp_path / f"{name}.ipynb"
-    blank_path.write_text(json.dumps(exercises.blank_notebook(source, name)), encoding="utf-8")
-    with pytest.raises(PapermillExecutionError) as err:
-        papermill.execute_notebook(
-            str(blank_path), str(tmp_path / "out.ipynb"), parameters={"quick": True},
-            kernel_name=paths.KERNEL_NAME, cwd=str(paths.NOTEBOOKS), progress_bar=False,
-        )
-    assert err.value.ename == "NotImplementedError"
-    assert err.value.evalue == _first_region_name(source)
-
-
 # --- every check fails when its exercise is left blank ------------------------------------------------
-
-
-def _run(kc, code: str) -> dict:
-    reply = kc.execute_interactive(code, timeout=300, output_hook=lambda msg: None)
-    return reply["content"]
-
-
-@pytest.mark.parametrize("name", paths.NOTEBOOK_NAMES)
-@pytest.mark.slow
-def test_every_check_fails_when_its_exercise_is_blank(name, tmp_path, monkeypatch):
-    """Execute the solved notebook once; at each exercise cell run its blank version first.
-
-    The cells after it, up to and including the first one that calls a check,
-    must then fail. Then the solved cell and those cells run again (and pass),
-    and execution goes on to the next exercise.
-    """
-    monkeypatch.setenv("WORKBOOK_BUILD_DIR", str(tmp_path))
-    source = nbformat.read(paths.NOTEBOOKS / f"{name}.ipynb", as_version=4)
-    blank = exercises.blank_notebook(source, name)
-    exercise_cells = sorted({r.cell for r in exercises.find_regions(source, name) if r.kind == "code"})
-    assert exercise_cells, f"{name} has no exercises"
-    km, kc = start_new_kernel(kernel_name=paths.KERNEL_NAME, cwd=str(paths.NOTEBOOKS))
-    caught, done = [], set()
-    try:
-        cells = source.cells
-        for index, cell in enumerate(cells):
-            if cell.cell_type != "code" or index in done:
-                continue
-            if "parameters" in cell.metadata.get("tags", []):
-                assert _run(kc, cell.source + "\nquick = True")["status"] == "ok"
-                continue
-            if index not in exercise_cells:  # an ordinary cell before the first exercise
-                content = _run(kc, cell.source)
-                assert content["status"] == "ok", f"{name} cell {index}: {content.get('ename')}: {content.get('evalue')}"
-                continue
-            nxt = next((i for i in exercise_cells if i > index), len(cells))
-            followers = [i for i in range(index + 1, nxt) if cells[i].cell_type == "code"]
-            check_cells = [i for i in followers if "check" in cells[i].source]
-            assert check_cells, f"{name} cell {index}: no check follows the exercise"
-            failed_at = None
-            for i in [index, *[f for f in followers if f <= check_cells[0]]]:
-                code = "".join(blank["cells"][i]["source"]) if i == index else cells[i].source
-                if _run(kc, code)["status"] == "error":
-                    failed_at = i
-                    break
-            assert failed_at is not None, f"{name}: the checks up to cell {check_cells[0]} pass with exercise cell {index} left blank"
-            caught.append(index)
-            for i in [index, *followers]:  # the solved cell, and everything up to the next exercise
-                content = _run(kc, cells[i].source)
-                assert content["status"] == "ok", f"{name} cell {i}: {content.get('ename')}: {content.get('evalue')}"
-                done.add(i)
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=True)
-    assert caught == exercise_cells
 
 
 # --- make check reads an executed notebook ---------------------------------------------------------
