@@ -270,7 +270,7 @@ def _linear_param_count(n_in: int, n_out: int) -> int:
     return (n_in + 1) * n_out  # weights and biases
 
 
-def check_mlp(mlp_class: type, *, n_in: int = 40, n_hidden: int = 32, n_out: int = 10,
+def check_mlp_forward(mlp_class: type, *, n_in: int = 40, n_hidden: int = 32, n_out: int = 10,
               p_drop: float = 0.5) -> dict[str, float]:
     """``mlp_class(n_in, n_hidden, n_out, p_drop)``, with the layers ``fc1, fc2, fc3`` and
     ``drop`` of the notebook's ``__init__``, must compute the forward pass the

@@ -145,3 +145,15 @@ def test_ruff_reads_notebooks_and_flags_long_lines(tmp_path):
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__]))
+
+
+def test_helpers_names_each_function_once():
+    """One vocabulary: no two helpers modules define a function or class of the same name."""
+    seen: dict[str, list[str]] = {}
+    for name, path in _modules("helpers").items():
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                seen.setdefault(node.name, []).append(name)
+    twice = {k: v for k, v in seen.items() if len(v) > 1}
+    print(f"{len(seen)} top-level names in helpers; defined twice: {twice}")
+    assert not twice, twice

@@ -98,7 +98,7 @@ class _StubDataset(Dataset):
     ("1.1", lambda: inclass.check_pairwise_sq_dists(_stub("1.1"))),
     ("1.2", lambda: inclass.check_least_squares_grad(_stub("1.2"))),
     ("1.3", lambda: inclass.check_linear_gd(_stub("1.3"))),
-    ("1.4", lambda: inclass.check_mlp(_StubModule)),
+    ("1.4", lambda: inclass.check_mlp_forward(_StubModule)),
     ("1.5", lambda: inclass.check_dataset(_StubDataset)),
     ("1.6", lambda: inclass.check_train_epoch(_stub("1.6"))),
     ("1.7", lambda: inclass.check_predict(_stub("1.7"))),
@@ -152,7 +152,7 @@ def test_1_4_refuses_a_model_that_ignores_its_input():
             return torch.zeros(len(x), self.fc3.out_features, dtype=x.dtype)
 
     with pytest.raises(CheckFailed):
-        inclass.check_mlp(Constant)
+        inclass.check_mlp_forward(Constant)
 
 
 def test_1_5_refuses_raw_signals():

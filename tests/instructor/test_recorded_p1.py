@@ -44,7 +44,7 @@ def test_the_references_pass_every_check(capsys):
     inclass.check_pairwise_sq_dists(ref.pairwise_sq_dists)
     inclass.check_least_squares_grad(ref.least_squares_grad)
     inclass.check_linear_gd(ref.fit_linear_gd)
-    inclass.check_mlp(ref.MLP)
+    inclass.check_mlp_forward(ref.MLP)
     inclass.check_dataset(ref.MNIST1D)
     inclass.check_train_epoch(ref.train_epoch)
     inclass.check_predict(ref.predict)
