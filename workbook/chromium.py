@@ -36,7 +36,7 @@ from pathlib import Path
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                   "--no-first-run"]
-PAGE_MARGINS = {"top": "15mm", "bottom": "15mm", "left": "12mm", "right": "12mm"}
+PAGE_MARGINS = {"top": "15mm", "bottom": "15mm", "left": "10mm", "right": "12mm"}
 
 #: Jupyter's Markdown as pandoc reads it: CommonMark-like (a list may follow a line of text, bare URLs are
 #: links), MathJax math ($...$, $$...$$, \(...\), \[...\]), no citations, no implicit figures, no smart quotes.
@@ -44,6 +44,16 @@ MARKDOWN_FORMAT = ("markdown-smart-citations-implicit_figures-subscript-superscr
                    "+lists_without_preceding_blankline+tex_math_single_backslash+autolink_bare_uris")
 
 CSS = r"""
+/* print sizes: a 100-character code line fits the A4 text width beside its prompt, as in the other engines */
+body.jp-Notebook {
+  --jp-code-font-size: 10.5px; --jp-content-font-size1: 12.5px; --jp-ui-font-size1: 12px;
+  --jp-content-line-height: 1.45;
+  --jp-content-font-size2: 1.1em; --jp-content-font-size3: 1.25em; --jp-content-font-size4: 1.45em;
+  --jp-content-font-size5: 1.7em; --jp-cell-prompt-width: 58px; --jp-notebook-padding: 0px;
+}
+body.jp-Notebook { margin: 0; padding: 0; }
+.jp-Cell { padding-left: 0; padding-right: 0; }
+.jp-InputPrompt, .jp-OutputPrompt { font-size: var(--jp-code-font-size); padding-left: 0; padding-right: 5px; }
 /* long lines wrap instead of running off the page; the input area is a table of fixed layout */
 .jp-InputArea-editor, .jp-InputArea, .cm-editor, .jp-OutputArea-output { overflow: visible; min-width: 0; }
 .cm-editor pre, .highlight pre, .jp-RenderedText pre, .jp-RenderedHTMLCommon pre, .jp-OutputArea-output pre {
@@ -57,7 +67,8 @@ CSS = r"""
 .jp-Cell-inputWrapper, .jp-OutputArea-child, img, math[display="block"], table { break-inside: avoid; }
 h1, h2, h3, h4, h5, h6 { break-after: avoid; }
 /* math as MathML, in a font with an OpenType MATH table where the system has one */
-math { font-family: "Latin Modern Math", "STIX Two Math", "DejaVu Math TeX Gyre", "Cambria Math", math; }
+math { font-family: "Latin Modern Math", "STIX Two Math", "DejaVu Math TeX Gyre", "Cambria Math", math;
+  font-size: 1.12em; }  /* as tall as the prose's letters, as MathJax scales it */
 math[display="block"] { display: block math; margin: 0.5em 0; }
 menclose[notation~="box"] { border: 1px solid currentColor; padding: 0.2em 0.35em; }
 menclose[notation~="updiagonalstrike"] { text-decoration: line-through; }
@@ -78,8 +89,10 @@ TEMPLATE = r"""
 {%- if nb.metadata.authors %}
 <meta name="author" content="{{ nb.metadata.authors | map(attribute='name') | join(', ') | escape_html }}">
 {%- endif %}
-<style type="text/css">{{ resources.workbook_css }}</style>
 {%- endblock extra_css -%}
+{%- block html_head_css -%}
+<style type="text/css">{{ resources.workbook_css }}</style>
+{%- endblock html_head_css -%}
 {%- block body_header -%}
 {{ super() }}
 {%- if nb.metadata.authors %}
