@@ -32,12 +32,12 @@ from pypdf import PdfReader
 
 from workbook.chromium import find_chromium
 
-TITLE = "Parity sample: what every engine prints"
+TITLE = "Parity sample: what every engine prints, under a heading long enough to wrap"
 AUTHORS = ["Ada Lovelace", "Jürgen Groß"]
 CODE_END, OUTPUT_END = "ENDOFCODELINE", "ENDOFOUTPUTLINE"
 LONG_CODE = ("result = combine(" + ", ".join(f"weight_{i}=0.{i}" for i in range(30)))[:182] + ")  # " + CODE_END
 LONG_OUTPUT = ("tensor([" + ", ".join(f"{i / 7:.4f}" for i in range(40)))[:120] + "=" * (200 - 120 - len(OUTPUT_END)) + OUTPUT_END
-HEADINGS = ["Parity sample: what every engine prints", "Tables and math", "A third level"]
+HEADINGS = [TITLE, "Tables and math", "A third level"]
 TEX_LEFTOVERS = ("\\mathbb", "\\frac", "\\boxed", "$$", "\\mathcal")
 NON_ASCII = ("ü", "ß", "é", "α", "β", "γ")
 MONO = re.compile(r"mono|courier|code|cmtt|typewriter|raw", re.I)
@@ -354,3 +354,30 @@ def test_the_checks_can_fail(tmp_path):
     assert all(results.values()), [feature for feature, problems in results.items() if not problems]
     long_lines = " ".join(results["long lines wrap"])
     assert "beyond" in long_lines and "dark pixels" in long_lines  # both the text layer and the ink see the overflow
+
+
+# --- the Chromium engine's pieces ---------------------------------------------------------------
+
+
+def test_chromium_markdown_becomes_mathml_with_styled_letters():
+    from workbook.chromium import convert_markdown
+
+    pieces = ["Expectation $\\mathbb E[\\mathbf x] \\in \\mathbb R$ and $$\\frac{1}{2} \\mathcal L$$",
+              "```python\nan unclosed fence swallows what follows", "# After the fence"]
+    first, fence, heading = convert_markdown(pieces)
+    assert "<math" in first and "<mfrac>" in first
+    assert "𝔼" in first and "ℝ" in first and "ℒ" in first  # letters of their style: Chromium ignores mathvariant
+    assert "annotation" not in first and "\\frac" not in first
+    assert "unclosed fence" in fence and "After the fence" not in fence and "<h1" in heading
+
+
+@pytest.mark.slow
+def test_chromium_page_loads_nothing_from_the_network():
+    from workbook.chromium import notebook_html
+    from workbook.export import _exporter_config
+
+    page = notebook_html(parity_notebook(), {"metadata": {"name": "parity", "path": "."}}, _exporter_config())
+    assert not re.search(r"<script[^>]*\bsrc=", page)
+    assert not re.search(r"(src|href)=\"https?:", page), re.findall(r"(?:src|href)=\"https?:[^\"]*", page)[:5]
+    assert "<script" not in page.lower() and "$$" not in page and "\\frac" not in page
+    assert "white-space: pre-wrap" in page  # long lines wrap

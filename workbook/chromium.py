@@ -30,7 +30,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import unicodedata
 from pathlib import Path
 
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -179,47 +178,10 @@ def convert_markdown(pieces: list[str]) -> list[str]:
     return [_fix_mathml(piece) for piece in converted]
 
 
-_MATH_VARIANTS = {  # MathML mathvariant -> the prefix of the Unicode names of its letters
-    "bold": "MATHEMATICAL BOLD", "italic": "MATHEMATICAL ITALIC", "bold-italic": "MATHEMATICAL BOLD ITALIC",
-    "double-struck": "MATHEMATICAL DOUBLE-STRUCK", "script": "MATHEMATICAL SCRIPT",
-    "bold-script": "MATHEMATICAL BOLD SCRIPT", "fraktur": "MATHEMATICAL FRAKTUR",
-    "bold-fraktur": "MATHEMATICAL BOLD FRAKTUR", "sans-serif": "MATHEMATICAL SANS-SERIF",
-    "bold-sans-serif": "MATHEMATICAL SANS-SERIF BOLD", "sans-serif-italic": "MATHEMATICAL SANS-SERIF ITALIC",
-    "sans-serif-bold-italic": "MATHEMATICAL SANS-SERIF BOLD ITALIC", "monospace": "MATHEMATICAL MONOSPACE",
-}
-#: letters whose styled form is in the Letterlike Symbols block, under another name
-_LETTERLIKE = {("MATHEMATICAL FRAKTUR", "C"): "ℭ", ("MATHEMATICAL FRAKTUR", "H"): "ℌ",
-               ("MATHEMATICAL FRAKTUR", "I"): "ℑ", ("MATHEMATICAL FRAKTUR", "R"): "ℜ",
-               ("MATHEMATICAL FRAKTUR", "Z"): "ℨ", ("MATHEMATICAL ITALIC", "h"): "ℎ"}
-
-
-def _styled(char: str, prefix: str) -> str:
-    name = unicodedata.name(char, "")
-    match = re.fullmatch(r"(?:LATIN|GREEK) (CAPITAL|SMALL) LETTER (\w+)|DIGIT (\w+)", name)
-    if not match:
-        return char
-    wanted = f"{prefix} {match[1]} {match[2]}" if match[1] else f"{prefix} DIGIT {match[3]}"
-    for candidate in (wanted, wanted.removeprefix("MATHEMATICAL ")):  # ℝ is "DOUBLE-STRUCK CAPITAL R"
-        try:
-            return unicodedata.lookup(candidate)
-        except KeyError:
-            pass
-    return _LETTERLIKE.get((prefix, char), char)
-
-
 def _fix_mathml(text: str) -> str:
-    """MathML that Chromium draws as MathJax would: styled letters (``\\mathbb E``, ``\\mathbf x``) as
-    the Unicode letters of that style, since MathML Core ignores ``mathvariant``; no TeX annotation."""
-    text = re.sub(r"<annotation encoding=\"application/x-tex\">.*?</annotation>", "", text, flags=re.S)
-
-    def restyle(match: re.Match) -> str:
-        prefix = _MATH_VARIANTS.get(match[2])
-        if prefix is None:
-            return match[0]
-        content = html.unescape(match[3])
-        return f"<{match[1]}>{html.escape(''.join(_styled(c, prefix) for c in content), quote=False)}</{match[1]}>"
-
-    return re.sub(r"<(mi|mn|mo|mtext) mathvariant=\"([\w-]+)\">([^<]*)</\1>", restyle, text)
+    """MathML without its TeX annotation (never drawn; the page is smaller without it). pandoc already
+    writes styled letters (``\\mathbb E``) as the Unicode letters of that style, which Chromium draws."""
+    return re.sub(r"<annotation encoding=\"application/x-tex\">.*?</annotation>", "", text, flags=re.S)
 
 
 def _html_of_markdown(nb) -> None:
@@ -284,32 +246,77 @@ def _allow_local_only(route) -> None:
         route.abort()
 
 
-def _outline_items(node):
-    """The outline items under ``node`` (a PDF dictionary with /First), in reading order."""
-    item = node.get("/First")
-    while item is not None:
-        item = item.get_object()
-        yield item
-        yield from _outline_items(item)
-        item = item.get("/Next")
+def _outline_refs(node):
+    """References to the outline items under ``node`` (a PDF dictionary with /First), in reading order."""
+    ref = node.raw_get("/First") if "/First" in node else None
+    while ref is not None:
+        item = ref.get_object()
+        yield ref
+        yield from _outline_refs(item)
+        ref = item.raw_get("/Next") if "/Next" in item else None
+
+
+def _append_update(pdf: bytes, reader, changed: dict) -> bytes | None:
+    """``pdf`` with an incremental update that replaces the objects ``changed`` ({reference: new object}):
+    a few hundred bytes appended instead of a rewritten file. None if its cross-references are not a table."""
+    from pypdf.generic import DictionaryObject, NameObject, NumberObject
+
+    found = re.search(rb"startxref\s+(\d+)\s+%%EOF\s*$", pdf[-1024:])
+    if not found or not pdf[int(found[1]):int(found[1]) + 4] == b"xref":
+        return None
+    out = io.BytesIO()
+    out.write(pdf if pdf.endswith(b"\n") else pdf + b"\n")
+    offsets = []
+    for ref, obj in sorted(changed.items(), key=lambda item: item[0].idnum):
+        offsets.append((ref.idnum, ref.generation, out.tell()))
+        out.write(f"{ref.idnum} {ref.generation} obj\n".encode())
+        obj.write_to_stream(out)
+        out.write(b"\nendobj\n")
+    xref_at = out.tell()
+    out.write(b"xref\n")
+    for idnum, generation, offset in offsets:
+        out.write(f"{idnum} 1\n{offset:010d} {generation:05d} n \n".encode())
+    trailer = DictionaryObject({NameObject(key): reader.trailer.raw_get(key) for key in reader.trailer
+                                if key in ("/Size", "/Root", "/Info", "/ID")})
+    trailer[NameObject("/Prev")] = NumberObject(int(found[1]))
+    out.write(b"trailer\n")
+    trailer.write_to_stream(out)
+    out.write(f"\nstartxref\n{xref_at}\n%%EOF\n".encode())
+    return out.getvalue()
 
 
 def _finish_pdf(pdf: bytes, nb, headings: list[str]) -> bytes:
     """The PDF with the authors in its metadata (Chromium writes only the title), and bookmarks titled
     as the headings read (Chromium joins the lines of a wrapped heading without a space)."""
-    from pypdf import PdfWriter
-    from pypdf.generic import NameObject, TextStringObject
+    from pypdf import PdfReader, PdfWriter
+    from pypdf.generic import DictionaryObject, IndirectObject, NameObject, TextStringObject
 
-    writer = PdfWriter(clone_from=io.BytesIO(pdf))
+    reader = PdfReader(io.BytesIO(pdf))
+    changed: dict = {}
     authors = ", ".join(a.get("name", "") for a in nb.metadata.get("authors") or [])
+    info_ref = reader.trailer.raw_get("/Info") if "/Info" in reader.trailer else None
+    if authors and isinstance(info_ref, IndirectObject):
+        info = DictionaryObject(info_ref.get_object())
+        info[NameObject("/Author")] = TextStringObject(authors)
+        changed[info_ref] = info
+    root = reader.trailer["/Root"]
+    refs = list(_outline_refs(root["/Outlines"].get_object())) if "/Outlines" in root else []
+    squeeze = lambda text: re.sub(r"\s+", "", text)  # noqa: E731
+    titles = [str(ref.get_object().get("/Title", "")) for ref in refs]
+    if len(refs) == len(headings) and all(squeeze(t) == squeeze(h) for t, h in zip(titles, headings)):
+        for ref, title, heading in zip(refs, titles, headings):
+            if title != heading:
+                item = DictionaryObject(ref.get_object())
+                item[NameObject("/Title")] = TextStringObject(heading)
+                changed[ref] = item
+    if not changed:
+        return pdf
+    updated = _append_update(pdf, reader, changed)
+    if updated is not None:
+        return updated
+    writer = PdfWriter(clone_from=reader)  # cross-references in a stream: rewrite the file (slower)
     if authors:
         writer.add_metadata({"/Author": authors})
-    outlines = writer.root_object.get("/Outlines")
-    items = list(_outline_items(outlines.get_object())) if outlines is not None else []
-    squeeze = lambda text: re.sub(r"\s+", "", text)  # noqa: E731
-    if len(items) == len(headings) and all(squeeze(str(i.get("/Title", ""))) == squeeze(h) for i, h in zip(items, headings)):
-        for item, heading in zip(items, headings):
-            item[NameObject("/Title")] = TextStringObject(heading)
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
