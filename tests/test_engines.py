@@ -359,9 +359,14 @@ def test_the_checks_can_fail(tmp_path):
 # --- the Chromium engine's pieces ---------------------------------------------------------------
 
 
-def test_chromium_markdown_becomes_mathml_with_styled_letters():
+def test_chromium_markdown_becomes_mathml_with_styled_letters(monkeypatch):
+    from workbook import chromium
     from workbook.chromium import convert_markdown
 
+    runs = []
+    run_pandoc = chromium._run_pandoc
+    monkeypatch.setattr(chromium, "_run_pandoc", lambda text: runs.append(text) or run_pandoc(text))
+    assert len(convert_markdown(["# One", "two $x$", "three"])) == 3 and len(runs) == 1  # one pandoc run
     pieces = ["Expectation $\\mathbb E[\\mathbf x] \\in \\mathbb R$ and $$\\frac{1}{2} \\mathcal L$$",
               "```python\nan unclosed fence swallows what follows", "# After the fence"]
     first, fence, heading = convert_markdown(pieces)
@@ -369,6 +374,21 @@ def test_chromium_markdown_becomes_mathml_with_styled_letters():
     assert "𝔼" in first and "ℝ" in first and "ℒ" in first  # letters of their style: Chromium ignores mathvariant
     assert "annotation" not in first and "\\frac" not in first
     assert "unclosed fence" in fence and "After the fence" not in fence and "<h1" in heading
+
+
+def test_chromium_markdown_images_are_found(tmp_path):
+    from workbook.chromium import _html_of_markdown
+
+    (tmp_path / "figure.png").write_bytes(b"not really a png")
+    cell = new_markdown_cell("![local](figure.png) ![attached](attachment:a.png) "
+                             "![web](https://example.com/x.png) [a link](#top)")
+    cell.attachments = {"a.png": {"image/png": "AAAA"}}
+    nb = new_notebook(cells=[cell])
+    _html_of_markdown(nb, tmp_path)
+    page = nb.cells[0].metadata["workbook_html"]
+    assert f'src="{(tmp_path / "figure.png").as_uri()}"' in page  # the page is printed from another folder
+    assert 'src="data:image/png;base64,AAAA"' in page
+    assert 'src="https://example.com/x.png"' in page and 'href="#top"' in page  # left as written
 
 
 @pytest.mark.slow

@@ -84,7 +84,6 @@ TEMPLATE = r"""
 {%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
 {%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
 {%- block extra_css -%}
-{%- if resources.workbook_base_url %}<base href="{{ resources.workbook_base_url | escape_html }}">{% endif %}
 {%- if nb.metadata.authors %}
 <meta name="author" content="{{ nb.metadata.authors | map(attribute='name') | join(', ') | escape_html }}">
 {%- endif %}
@@ -99,6 +98,15 @@ TEMPLATE = r"""
 <span>{{ resources.workbook_date }}</span></div>
 {%- endif %}
 {%- endblock body_header -%}
+{% block input %}
+{#- nbconvert's own, without its HTML sanitizer (bleach): pygments escapes the code it colours, and
+    sanitizing took half of the page's time -#}
+<div class="jp-CodeMirrorEditor jp-Editor jp-InputArea-editor" data-type="inline">
+<div class="cm-editor cm-s-jupyter">
+{{ cell.source | highlight_code(metadata=cell.metadata) }}
+</div>
+</div>
+{%- endblock input %}
 {% block markdowncell scoped %}
 <div class="jp-Cell jp-MarkdownCell jp-Notebook-cell">
 <div class="jp-Cell-inputWrapper">
@@ -171,7 +179,7 @@ def convert_markdown(pieces: list[str]) -> list[str]:
     token = secrets.token_hex(8)
     joined = "".join(f"{piece}\n\nWBSPLIT{token}N{i}\n\n" for i, piece in enumerate(pieces))
     parts = re.split(rf"<p>WBSPLIT{token}N(\d+)</p>\n?", _run_pandoc(joined))
-    if len(parts) == len(pieces) + 1 and parts[1::2] == [str(i) for i in range(len(pieces))]:
+    if parts[1::2] == [str(i) for i in range(len(pieces))]:  # [text0, "0", text1, "1", ..., rest]
         converted = parts[0::2][:-1]
     else:
         converted = [_run_pandoc(piece) for piece in pieces]
@@ -184,11 +192,28 @@ def _fix_mathml(text: str) -> str:
     return re.sub(r"<annotation encoding=\"application/x-tex\">.*?</annotation>", "", text, flags=re.S)
 
 
-def _html_of_markdown(nb) -> None:
-    """Convert, in place, every Markdown cell (to ``metadata.workbook_html``) and every Markdown or LaTeX
-    output (to ``text/html``) of ``nb`` with one pandoc run."""
+def _resolve_images(page: str, attachments: dict, folder: Path | None) -> str:
+    """``<img>`` sources the page can show: a cell's attachments as data URIs, a relative path as the
+    file beside the notebook (the page itself is printed from a temporary folder)."""
     import base64
 
+    def one(match: re.Match) -> str:
+        src = html.unescape(match[2])
+        if src.startswith("attachment:"):
+            for mime, payload in (attachments.get(src.removeprefix("attachment:")) or {}).items():
+                if mime.startswith("image/"):
+                    data = payload if isinstance(payload, str) else base64.b64encode(payload).decode()
+                    return f"{match[1]}data:{mime};base64,{data}{match[3]}"
+        elif folder is not None and not re.match(r"^([a-zA-Z][\w+.-]*:|/|#)", src):
+            return f"{match[1]}{html.escape((folder / src).resolve().as_uri())}{match[3]}"
+        return match[0]
+
+    return re.sub(r'(<img\b[^>]*?\bsrc=")([^"]*)(")', one, page)
+
+
+def _html_of_markdown(nb, folder: Path | None = None) -> None:
+    """Convert, in place, every Markdown cell (to ``metadata.workbook_html``) and every Markdown or LaTeX
+    output (to ``text/html``) of ``nb`` with one pandoc run; images are looked for in ``folder``."""
     targets, pieces = [], []
     for cell in nb.cells:
         if cell.cell_type == "markdown":
@@ -205,15 +230,9 @@ def _html_of_markdown(nb) -> None:
                     break
     for target, converted in zip(targets, convert_markdown(pieces)):
         if "cell_type" in target:
-            for name, bundle in (target.get("attachments") or {}).items():
-                for mime, payload in bundle.items():
-                    if mime.startswith("image/"):
-                        uri = f"data:{mime};base64,{payload if isinstance(payload, str) else base64.b64encode(payload).decode()}"
-                        converted = converted.replace(f'src="attachment:{html.escape(name)}"', f'src="{uri}"')
-                        break
-            target.metadata["workbook_html"] = converted
+            target.metadata["workbook_html"] = _resolve_images(converted, target.get("attachments") or {}, folder)
         else:
-            target["data"]["text/html"] = converted
+            target["data"]["text/html"] = _resolve_images(converted, {}, folder)
 
 
 # --- the PDF ------------------------------------------------------------------------------------
@@ -225,10 +244,9 @@ def notebook_html(nb, resources: dict, config) -> str:
     from nbconvert import HTMLExporter
 
     nb = copy.deepcopy(nb)
-    _html_of_markdown(nb)
-    resources = dict(resources)
     folder = (resources.get("metadata") or {}).get("path")
-    resources["workbook_base_url"] = Path(folder).resolve().as_uri() + "/" if folder else ""
+    _html_of_markdown(nb, Path(folder) if folder else None)
+    resources = dict(resources)
     resources["workbook_css"] = CSS
     today = datetime.date.today()
     resources["workbook_date"] = f"{today:%B} {today.day}, {today.year}"  # as LaTeX's \today and Typst print it
