@@ -401,3 +401,18 @@ def test_chromium_page_loads_nothing_from_the_network():
     assert not re.search(r"(src|href)=\"https?:", page), re.findall(r"(?:src|href)=\"https?:[^\"]*", page)[:5]
     assert "<script" not in page.lower() and "$$" not in page and "\\frac" not in page
     assert "white-space: pre-wrap" in page  # long lines wrap
+
+
+@pytest.mark.slow
+def test_chromium_that_does_not_start_is_one_clear_error(tmp_path):
+    from workbook.chromium import chromium_pdf
+    from workbook.errors import ExportError
+    from workbook.export import _exporter_config
+
+    not_a_browser = shutil.which("true") or "/bin/true"
+    with pytest.raises(ExportError) as caught:
+        chromium_pdf(parity_notebook(), {"metadata": {"name": "parity"}}, not_a_browser, _exporter_config())
+    message = str(caught.value)
+    print(message)
+    assert "could not print the notebook" in message and "WORKBOOK_CHROMIUM" in message
+    assert "Traceback" not in message and len(message.splitlines()) <= 8

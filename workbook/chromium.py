@@ -344,20 +344,33 @@ HEADINGS_JS = "Array.from(document.querySelectorAll('h1,h2,h3,h4,h5,h6')).map(h 
 
 
 def chromium_pdf(nb, resources: dict, executable: str, config) -> bytes:
+    """The notebook printed to PDF by the Chromium at ``executable``. A browser that does not start or
+    print raises :class:`~workbook.errors.ExportError` (its first lines and the fix), not a traceback."""
+    from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import sync_playwright
+
+    from .errors import ExportError
 
     page_html = notebook_html(nb, resources, config)
     with tempfile.TemporaryDirectory() as tmp:
         page_file = Path(tmp) / "notebook.html"
         page_file.write_text(page_html, encoding="utf-8")
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
-            try:
-                page = browser.new_page()
-                page.route("**/*", _allow_local_only)
-                page.goto(page_file.as_uri(), wait_until="load")
-                headings = page.evaluate(HEADINGS_JS)
-                pdf = page.pdf(format="A4", print_background=True, margin=PAGE_MARGINS, outline=True, tagged=True)
-            finally:
-                browser.close()
+        try:
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+                try:
+                    page = browser.new_page()
+                    page.route("**/*", _allow_local_only)
+                    page.goto(page_file.as_uri(), wait_until="load")
+                    headings = page.evaluate(HEADINGS_JS)
+                    pdf = page.pdf(format="A4", print_background=True, margin=PAGE_MARGINS, outline=True,
+                                   tagged=True)
+                finally:
+                    browser.close()
+        except PlaywrightError as err:
+            # the first line says what failed; playwright's log of the launch follows it
+            lines = [line.strip()[:200] for line in str(err).splitlines() if line.strip()][:1]
+            raise ExportError(f"Chromium ({executable}) could not print the notebook:\n  " + "\n  ".join(lines)
+                              + "\nFix: name a working Chromium or Chrome with WORKBOOK_CHROMIUM=/path/to/chrome,"
+                              " or use the default engine: unset WORKBOOK_PDF_ENGINE (or set it to typst).") from err
     return _finish_pdf(pdf, nb, headings)
