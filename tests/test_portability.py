@@ -21,10 +21,14 @@ def test_summary_states_spread_and_worst_margin_and_flags_thin_margins():
     points = [
         _point("a", [{"name": "acc > 90", "passed": True, "value": 95.0, "relation": ">", "bound": 90.0, "margin": 5.0},
                      {"name": "thin", "passed": True, "value": 1.0, "relation": "<", "bound": 1.05, "margin": 0.05},
-                     {"name": "flag", "passed": True}], {"table": {"cnn": 95.0}}),
+                     {"name": "flag", "passed": True},
+                     {"name": "exact", "passed": True, "value": 0.0, "relation": "<=", "bound": 0.0, "margin": 0.0}],
+               {"table": {"cnn": 95.0}}),
         _point("b", [{"name": "acc > 90", "passed": True, "value": 97.0, "relation": ">", "bound": 90.0, "margin": 7.0},
                      {"name": "thin", "passed": True, "value": 0.9, "relation": "<", "bound": 1.05, "margin": 0.15},
-                     {"name": "flag", "passed": False}], {"table": {"cnn": 97.0}}),
+                     {"name": "flag", "passed": False},
+                     {"name": "exact", "passed": True, "value": 0.0, "relation": "<=", "bound": 0.0, "margin": 0.0}],
+               {"table": {"cnn": 97.0}}),
     ]
     summary = portability.summarise(points, ("nb",))
     acc = summary["checks"]["nb"]["acc > 90"]
@@ -32,6 +36,7 @@ def test_summary_states_spread_and_worst_margin_and_flags_thin_margins():
     assert acc["robust"]  # 5 >= 3 * std (1.0)
     assert not summary["checks"]["nb"]["thin"]["robust"]  # worst margin 0.05 < 3 * 0.05
     assert not summary["checks"]["nb"]["flag"]["robust"] and summary["checks"]["nb"]["flag"]["passed"] == 1
+    assert summary["checks"]["nb"]["exact"]["robust"]  # no spread, meets its inclusive bound exactly
     assert summary["figures"]["nb"]["table/cnn"]["median"] == 96.0
     text = portability.markdown({"date": "today", "machine": "m", "points": points,
                                  "grid": {"capabilities": ["default"], "seeds": [0, 1], "threads": [1], "quick": False,

@@ -135,8 +135,12 @@ def summarise(points: list[dict[str, Any]], names: tuple[str, ...]) -> dict[str,
                 spread = _spread([e["value"] for e in numeric])
                 worst = min(e["margin"] for e in numeric)
                 bounds = sorted({e["bound"] for e in numeric})
+                # robust: a positive margin of at least SIGMAS standard deviations at the worst point; or an
+                # exact figure (no spread at all) that meets an inclusive bound, e.g. "reloaded outputs differ by <= 0"
+                exact = spread["std"] == 0 and worst >= 0 and numeric[0]["relation"] in {"<=", ">="}
                 summary.update(value=spread, relation=numeric[0]["relation"], bound=bounds[0] if len(bounds) == 1 else bounds,
-                               worst_margin=worst, robust=worst > 0 and worst >= SIGMAS * spread["std"])
+                               worst_margin=worst, robust=summary["passed"] == summary["runs"] and (
+                                   exact or (worst > 0 and worst >= SIGMAS * spread["std"])))
             else:
                 summary["robust"] = summary["passed"] == summary["runs"]
             checks[name][check] = summary
@@ -160,8 +164,9 @@ def markdown(report: dict[str, Any]) -> str:
         f"Grid: ATEN_CPU_CAPABILITY in {grid['capabilities']} x seeds {grid['seeds']} x torch threads {grid['threads']}"
         f" = {len(report['points'])} points, {'quick' if grid['quick'] else 'full'} mode, device {grid['device']};"
         f" {sum(p['ok'] for p in report['points'])} of them ran every notebook without a failed check.", "",
-        f"A check is **robust** when its margin to the bound at the worst grid point is positive and at least "
-        f"{SIGMAS:g} standard deviations of its figure over the grid.", "",
+        f"A check is **robust** when it passed at every grid point with a margin to its bound, at the worst point, that "
+        f"is positive and at least {SIGMAS:g} standard deviations of its figure over the grid (or, for an exact "
+        "figure with no spread at all, that meets an inclusive bound).", "",
     ]
     failed = [p for p in report["points"] if not p["ok"]]
     if failed:
