@@ -35,6 +35,8 @@ from pathlib import Path
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                   "--no-first-run"]
+#: the page number at the foot of each page, as LaTeX and Typst print it
+FOOTER = '<div style="width: 100%; text-align: center; font-size: 9px;"><span class="pageNumber"></span></div>'
 PAGE_MARGINS = {"top": "15mm", "bottom": "15mm", "left": "10mm", "right": "12mm"}
 
 #: Jupyter's Markdown as pandoc reads it: CommonMark-like (a list may follow a line of text, bare URLs are
@@ -364,7 +366,8 @@ def chromium_pdf(nb, resources: dict, executable: str, config) -> bytes:
                     page.goto(page_file.as_uri(), wait_until="load")
                     headings = page.evaluate(HEADINGS_JS)
                     pdf = page.pdf(format="A4", print_background=True, margin=PAGE_MARGINS, outline=True,
-                                   tagged=True)
+                                   tagged=True, display_header_footer=True, header_template="<span></span>",
+                                   footer_template=FOOTER)
                 finally:
                     browser.close()
         except PlaywrightError as err:
