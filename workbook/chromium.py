@@ -9,7 +9,8 @@ nbconvert's ``lab`` template with a few changes (:data:`TEMPLATE`):
   the ``pypandoc_binary`` wheel, one run per notebook, with TeX math as MathML,
   which Chromium draws itself (MathML Core): no script runs before printing;
 - long code and output lines wrap (``pre-wrap``, broken anywhere if need be);
-- a header line with the authors and the date, as the other engines print it.
+- a header line with the authors and the date, and page numbers, as the other
+  engines print them.
 
 playwright starts the system's Chromium (:func:`find_chromium`, never a browser
 of its own) with :data:`CHROMIUM_FLAGS`; the PDF gets the headings as
