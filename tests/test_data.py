@@ -51,6 +51,7 @@ def test_npz_holds_no_pickled_objects():
 
 
 @pytest.mark.slow
+@pytest.mark.machine  # the rebuild's last bits depend on the CPU
 def test_rebuild_from_the_package_matches_the_shipped_file(capsys):
     """The arrays, not the bytes: another CPU rebuilds them with different last bits."""
     assert data.rebuild_mnist1d() == 0

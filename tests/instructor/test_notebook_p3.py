@@ -52,6 +52,7 @@ def test_results_file_of_the_quick_build(real_build, monkeypatch):
 
 
 @pytest.mark.e2e
+@pytest.mark.machine  # CI runs it again under each ATEN_CPU_CAPABILITY: its figures depend on the CPU's arithmetic
 def test_problem3_in_full_mode_meets_its_targets(tmp_path, monkeypatch):
     """Problem 3 executed in full mode by the build, as `make pdf` runs it (a minute or two)."""
     env = dict(os.environ, WORKBOOK_BUILD_DIR=str(tmp_path), PYTHONUNBUFFERED="1")
