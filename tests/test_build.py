@@ -140,18 +140,26 @@ def test_fault_data_file_corrupted(mini):
     assert_nothing_lost(mini, before, failing="02_homework_linear_vs_relu")
 
 
-def test_fault_no_pdf_engine(mini):
+def test_fault_pdf_engine_missing(mini):
+    """The LaTeX engine asked for on a machine without TeX: one message with the fix, before any work."""
     before = snapshot(mini.build)
-    env = mini.env(PATH=str(mini.root / "empty-bin"))
-    env.pop("WORKBOOK_CHROMIUM", None)
+    env = mini.env(PATH=str(mini.root / "empty-bin"), WORKBOOK_PDF_ENGINE="latex")
     result = mini.build_cmd("pdf", "--quick=1", env=env)
     assert result.returncode == 1
     assert "Traceback" not in result.stdout + result.stderr  # one clear message, no Python traceback
-    assert "no PDF engine found" in result.stderr
+    assert "no xelatex and pandoc found: the LaTeX engine needs xelatex and pandoc" in result.stderr
     for platform in ("Debian/Ubuntu: sudo apt-get install texlive-xetex", "macOS:", "Windows:", "conda:"):
         assert platform in result.stderr
+    assert "unset WORKBOOK_PDF_ENGINE (or set it to typst)" in result.stderr
     assert "executing" not in result.stdout  # it stops before doing any work
     assert_nothing_lost(mini, before)
+
+
+def test_fault_unknown_pdf_engine(mini):
+    result = mini.build_cmd("pdf", "--quick=1", env=mini.env(WORKBOOK_PDF_ENGINE="word"))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stdout + result.stderr  # one clear message, no Python traceback
+    assert "WORKBOOK_PDF_ENGINE='word' is not an engine" in result.stderr and "typst, latex, chromium" in result.stderr
 
 
 def _break_cell(wb, source: str, name: str = "03_exercise_mnist1d"):
@@ -219,12 +227,14 @@ def test_all_problems_are_reported_at_once(mini):
     assert "01_inclass_pytorch" in result.stdout and "ready" in result.stdout
 
 
+@pytest.mark.skipif(shutil.which("xelatex") is None or shutil.which("pandoc") is None, reason="needs xelatex and pandoc")
 def test_fault_sigint_during_export_then_rerun_recovers(mini):
     before = snapshot(mini.build)
-    # a change to notebook 3 forces its execution and export; interrupt while xelatex runs
+    # a change to notebook 3 forces its execution and export; interrupt while xelatex runs (the LaTeX
+    # engine: the default Typst engine exports in well under a second, too fast to catch in the act)
     _break_cell(mini, "print('exported after an interruption')")
     proc = subprocess.Popen(
-        [PYTHON, "-m", "workbook", "pdf", "--quick=1"], env=mini.env(), cwd=paths.ROOT,
+        [PYTHON, "-m", "workbook", "pdf", "--quick=1"], env=mini.env(WORKBOOK_PDF_ENGINE="latex"), cwd=paths.ROOT,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )
     deadline = time.time() + 120
