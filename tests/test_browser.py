@@ -120,7 +120,7 @@ def write_scratch_notebook(path: Path) -> None:
             "        loss = loss_fn(model(xb), yb)\n"
             "        loss.backward()\n"
             "        optimizer.step()\n"
-            "    return float(loss)\n"
+            "    return loss.item()\n"
             "history = training.fit(net, one_epoch, training.make_loader(X, y, batch_size=16), nn.CrossEntropyLoss(),\n"
             "                       torch.optim.SGD(net.parameters(), lr=0.1), num_epochs=3, progress='bar', label='demo')"
         ),
