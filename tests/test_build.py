@@ -229,12 +229,14 @@ def test_all_problems_are_reported_at_once(mini):
 
 @pytest.mark.skipif(shutil.which("xelatex") is None or shutil.which("pandoc") is None, reason="needs xelatex and pandoc")
 def test_fault_sigint_during_export_then_rerun_recovers(mini):
+    latex = mini.env(WORKBOOK_PDF_ENGINE="latex")
+    assert mini.build_cmd("pdf", "--quick=1", env=latex).returncode == 0  # every PDF made by this engine first
     before = snapshot(mini.build)
     # a change to notebook 3 forces its execution and export; interrupt while xelatex runs (the LaTeX
     # engine: the default Typst engine exports in well under a second, too fast to catch in the act)
     _break_cell(mini, "print('exported after an interruption')")
     proc = subprocess.Popen(
-        [PYTHON, "-m", "workbook", "pdf", "--quick=1"], env=mini.env(WORKBOOK_PDF_ENGINE="latex"), cwd=paths.ROOT,
+        [PYTHON, "-m", "workbook", "pdf", "--quick=1"], env=latex, cwd=paths.ROOT,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )
     deadline = time.time() + 120
@@ -249,7 +251,7 @@ def test_fault_sigint_during_export_then_rerun_recovers(mini):
     assert "interrupted" in err
     # notebook 3 may have finished executing (a new, complete executed copy); no PDF was touched
     assert_nothing_lost(mini, before, keys=[k for k in GOOD_OUTPUTS if not k.startswith("executed/03")])
-    result = mini.build_cmd("pdf", "--quick=1")
+    result = mini.build_cmd("pdf", "--quick=1", env=latex)
     assert result.returncode == 0, result.stderr
     assert "exported after an interruption" in pdf_text(mini.build / "submission.pdf")
     assert not stray_temporaries(mini.build)
