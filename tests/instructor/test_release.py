@@ -335,7 +335,7 @@ def _student_env(folder: Path) -> dict[str, str]:
 
 
 def _in_release(folder: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([PYTHON, *args], cwd=folder, env=_student_env(folder),
+    return subprocess.run([PYTHON, *args], cwd=folder, env=_student_env(folder), stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=timeout)
 
 
