@@ -329,8 +329,8 @@ def test_a_failed_release_leaves_the_earlier_one_as_it_was(tmp_path, monkeypatch
 
 def _student_env(folder: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("WORKBOOK_")}
-    env.update(PYTHONPATH=str(folder), OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1",
-               MPLBACKEND="Agg")
+    env.update(PYTHONPATH=str(folder), OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    env.pop("MPLBACKEND", None)  # as a student's shell: a forced Agg backend would keep figures out of notebooks
     return env
 
 
