@@ -543,8 +543,8 @@ def _epochs(calls: list[dict[str, Any]]) -> list[dict[str, list]]:
 def check_training_loop(train: Callable, data: dict[str, torch.Tensor]) -> dict:
     """Run the notebook's ``train`` on a recording model; check what it does, property by property.
 
-    ``train(model, optimizer, x, y, x_val, y_val, *, epochs, batch_size, scheduler, augment,
-    label_smoothing, patience, seed)`` must return a history with per-epoch lists
+    ``train(model, optimizer, x, y, x_val, y_val, *, epochs, batch_size, shuffle, scheduler,
+    augment, label_smoothing, patience, seed)`` must return a history with per-epoch lists
     ``train_loss``, ``train_accuracy``, ``val_loss``, ``val_accuracy`` and ``best_epoch``.
     The model records every call (:class:`_Recorder`); the optimiser checks each
     step's gradient against the mean loss of the batch just seen
@@ -553,7 +553,7 @@ def check_training_loop(train: Callable, data: dict[str, torch.Tensor]) -> dict:
     - every training batch runs in training mode with gradients; every
       validation pass in eval mode without them;
     - each epoch visits every training signal exactly once, in a new order that
-      the seed fixes;
+      the seed fixes (with ``shuffle=False``: the stored order);
     - each optimiser step uses the gradient of the batch's mean (label-smoothed)
       cross-entropy: a missing ``zero_grad``, ``reduction="sum"`` or an ignored
       ``label_smoothing`` gives another gradient;
@@ -689,6 +689,11 @@ def check_training_loop(train: Callable, data: dict[str, torch.Tensor]) -> dict:
     )
     other, _, _, _ = run(seed=1, epochs=1, label_smoothing=smoothing)
     other_order = [i for c in _epochs(other.calls)[0]["train"] for i in c["rows"]]
+    stored, _, _, _ = run(epochs=2, shuffle=False, label="training loop: shuffle=False runs")
+    stored_orders = [[i for c in e["train"] for i in c["rows"]] for e in _epochs(stored.calls)]
+    in_order = stored_orders == [list(range(n))] * 2
+    checks.check_true("training loop: shuffle=False keeps the stored order", in_order,
+                      "0, 1, ..., n-1 in both epochs" if in_order else "another order")
     checks.check_true(
         "training loop: the order comes from the seed",
         other_order != orders[0],

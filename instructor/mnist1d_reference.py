@@ -54,6 +54,7 @@ def reference_train(
     *,
     epochs: int,
     batch_size: int = 100,
+    shuffle: bool = True,
     scheduler: Any = None,
     augment: Any = None,
     label_smoothing: float = 0.0,
@@ -73,7 +74,10 @@ def reference_train(
     start = time.perf_counter()
     for epoch in range(epochs):
         model.train()
-        order = torch.randperm(n, generator=generator).to(x.device)
+        if shuffle:
+            order = torch.randperm(n, generator=generator).to(x.device)
+        else:
+            order = torch.arange(n, device=x.device)
         loss_sum = correct = 0.0
         for i in range(0, n, batch_size):
             idx = order[i : i + batch_size]

@@ -90,6 +90,12 @@ MISTAKES = {  # exercise -> mistake -> [(snippet of the solution, what a student
                 "order = torch.arange(n, device=x.device)",
             ),
         ],
+        "shuffle=False ignored": [
+            (
+                "        if shuffle:\n",
+                "        if True:\n",
+            ),
+        ],
         "shuffling that ignores the seed": [
             (
                 "torch.randperm(n, generator=generator)",
