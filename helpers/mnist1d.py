@@ -946,10 +946,10 @@ def check_optimisers(
     )
     _greater(
         "optimisers: SGD's best learning rate is larger than Adam's",
-        "optimisers_best_lr_ratio",
-        _best(sgd)[0] / _best(adam)[0],
-        1,
-        "ratio",
+        "optimisers_best_lr_decades",
+        float(np.log10(_best(sgd)[0] / _best(adam)[0])),
+        0,
+        "decades (log10 of the ratio)",
         out,
     )
     return out
