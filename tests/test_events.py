@@ -83,3 +83,24 @@ def test_a_build_saves_its_events(mini_built):
     cells = [e for e in events if e["kind"] == "cell" and e["notebook"] == "01_inclass_pytorch"]
     assert [e["cell"] for e in cells] == list(range(1, cells[0]["cells"] + 1))
     assert set(record["execute_s"]) == set(times)
+
+
+def test_an_export_cancelled_by_a_stopping_build_reports_nothing_and_raises_nothing():
+    """A build that stops on an error cancels exports not yet begun; their callbacks must stay quiet."""
+    from concurrent.futures import Future
+
+    from workbook.commands import report_export
+
+    reporter = Reporter(io.StringIO(), live=False)
+    cancelled = Future()
+    assert cancelled.cancel()
+    report_export(reporter, "nb_cancelled", cancelled)  # before the fix: CancelledError and a traceback
+    finished, failed = Future(), Future()
+    finished.set_result(("nb.pdf", 0.25))
+    failed.set_exception(RuntimeError("typst: bad input\nmore detail"))
+    report_export(reporter, "nb_done", finished)
+    report_export(reporter, "nb_failed", failed)
+    seen = [(e.kind, e.notebook) for e in reporter.events]
+    print(seen)
+    assert seen == [("exported", "nb_done"), ("export_failed", "nb_failed")]
+    assert reporter.events[1].message == "typst: bad input"

@@ -112,6 +112,19 @@ def current_sources(options: Options) -> dict[str, Any]:
     return sources
 
 
+def report_export(reporter: Reporter, name: str, future: Future) -> None:
+    """Report how one background export ended; a cancelled one (the build stopped first) ends silently."""
+    if future.cancelled():
+        return
+    error = future.exception()
+    if error is None:
+        seconds = future.result()[1]
+        if seconds is not None:  # None: an up-to-date PDF, already reported with its notebook
+            reporter(Event("exported", name, seconds=round(seconds, 3)))
+    else:
+        reporter(Event("export_failed", name, message=(str(error).splitlines() or [type(error).__name__])[0]))
+
+
 def cmd_pdf(options: Options, reporter: Reporter) -> Path:
     """Execute, check, export (each notebook as soon as it has executed) and merge the submission.
 
@@ -132,14 +145,7 @@ def cmd_pdf(options: Options, reporter: Reporter) -> Path:
     def start_export(result: execute.Executed) -> None:  # export a notebook while the next one executes
         future = pool.submit(_timed_export, result.path, engine.name, config.metadata(), options.partial)
 
-        def done(f: Future, name: str = result.name) -> None:
-            if f.exception() is None:
-                if f.result()[1] is not None:  # an up-to-date PDF was reported with its notebook
-                    reporter(Event("exported", name, seconds=round(f.result()[1], 3)))
-            else:
-                reporter(Event("export_failed", name, message=str(f.exception()).splitlines()[0]))
-
-        future.add_done_callback(done)
+        future.add_done_callback(lambda f, name=result.name: report_export(reporter, name, f))
         exports[result.name] = future
 
     try:
