@@ -832,19 +832,20 @@ def check_table_story(table: dict[tuple[str, str], float]) -> Bounded:
     return out
 
 
-def check_table_vs_paper(table: dict[tuple[str, str], float], band: float = PAPER_BAND) -> Bounded:
-    """Every entry of our table within ``band`` points of the paper's."""
-    out: Bounded = {}
+def note_table_vs_paper(table: dict[tuple[str, str], float], band: float = PAPER_BAND
+                        ) -> dict[str, float]:
+    """Each entry's distance to the paper (ours minus paper, points), as ``[NOTE]`` lines.
+
+    A note, not a check: with a shortened protocol two entries leave the band on
+    some seeds and machines for reasons the notebook explains (the constant-rate
+    CNN's jitter, the shuffled GRU's end point), and a correct solution must not
+    fail on them. Returns ``{"paper_distance_<version>_<model>": distance}``.
+    """
+    out = {}
     for (version, key), ours in table.items():
         paper = PUBLISHED[version][key]
-        _less(
-            f"table vs paper: {key}, {version} ({ours:.1f} vs {paper})",
-            f"paper_distance_{version}_{key}",
-            abs(ours - paper),
-            band,
-            "|ours - paper|",
-            out,
-        )
+        checks.note_within(f"{key}, {version} (%)", ours, paper, band, reference_name="paper")
+        out[f"paper_distance_{version}_{key}"] = float(ours - paper)
     return out
 
 
