@@ -8,6 +8,7 @@ loop, are in ``tests/instructor/test_training_p1.py``).
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 import pytest
@@ -232,3 +233,50 @@ def test_fit_rejects_bad_arguments(kwargs, message):
             torch.optim.SGD(model.parameters(), lr=0.1),
             **args,
         )
+
+
+def test_side_by_side_returns_results_in_order_and_matches_running_alone():
+    """Two small trainings in threads compute bit for bit what each computes alone."""
+    from helpers.training import side_by_side
+
+    def job(seed: int):
+        torch.manual_seed(seed)  # the model is made here, before the jobs run
+        model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3))
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+        g = torch.Generator().manual_seed(seed)
+        x, y = torch.randn(256, 8, generator=g), torch.randint(0, 3, (256,), generator=g)
+
+        def train():
+            for _ in range(30):
+                optimizer.zero_grad()
+                torch.nn.functional.cross_entropy(model(x), y).backward()
+                optimizer.step()
+            return torch.cat([p.detach().flatten() for p in model.parameters()])
+        return train
+
+    alone = [job(s)() for s in range(4)]
+    together = side_by_side([job(s) for s in range(4)], workers=2)
+    print("max difference, side by side vs alone:", max(float((a - b).abs().max()) for a, b in zip(alone, together)))
+    assert all(torch.equal(a, b) for a, b in zip(alone, together))
+    assert not torch.equal(together[0], together[1])  # the order is kept: job i's result is at i
+    assert side_by_side([]) == []
+
+
+def test_side_by_side_raises_a_jobs_error_after_all_have_ended():
+    from helpers.training import side_by_side
+
+    ended = []
+
+    def fails():
+        raise ValueError("job 0 failed")
+
+    def slow():
+        time.sleep(0.2)
+        ended.append("slow")
+        return 1
+
+    with pytest.raises(ValueError, match="job 0 failed"):
+        side_by_side([fails, slow], workers=2)
+    assert ended == ["slow"]
+    with pytest.raises(ValueError, match="workers must be at least 1"):
+        side_by_side([slow], workers=-1)
