@@ -441,22 +441,32 @@ def check_grads_match_torch(name: str, *, seed: int = 0, bound: float = 1e-12) -
 
 #: Linear data: the median L_NN / L_LS* over the runs lies within this of 1.
 LINEAR_RUNS_TOL = 0.05
+#: Linear data: no run's L_NN / L_LS* lies below this (fitting noise gains a network little).
+LINEAR_FLOOR = 0.8
 #: Teacher data: the best run's L_NN / L_LS* lies below this (clearly below 1).
 TEACHER_BEST_BOUND = 0.1
 
 
 def check_linear_and_teacher_runs(ratio_lin: np.ndarray, ratio_relu: np.ndarray) -> None:
     """Section 3, runs 1 and 2: final L_NN / L_LS* per run (arrays (S,)) on the linear data
-    (median within ``LINEAR_RUNS_TOL`` of 1, and some run below 1: it fits a little of the
-    noise) and on the teacher data (best below ``TEACHER_BEST_BOUND``)."""
+    (median within ``LINEAR_RUNS_TOL`` of 1, and no run below ``LINEAR_FLOOR``: a network can
+    gain over least squares only by fitting some of the noise, and that gains little) and on
+    the teacher data (best below ``TEACHER_BEST_BOUND``).
+
+    A run ending slightly below 1 is common but not a claim checked here: over seeds 0-4 the
+    smallest ratio came within 0.01 of 1, too close to tell from the spread over seeds.
+    """
     check_less(
         "linear data: |median ratio - 1|",
         abs(float(np.median(ratio_lin)) - 1),
         LINEAR_RUNS_TOL,
         what="deviation",
     )
-    check_less(
-        "linear data: smallest ratio, below 1", float(np.min(ratio_lin)), 1.0, what="ratio"
+    check_greater(
+        "linear data: no run far below L_LS* (smallest ratio)",
+        float(np.min(ratio_lin)),
+        LINEAR_FLOOR,
+        what="ratio",
     )
     check_less(
         "teacher data: best ratio, clearly below 1",

@@ -109,8 +109,8 @@ def test_check_least_squares_returns_the_closed_form(capsys):
 
 def test_checks_of_the_training_runs():
     lr.check_linear_and_teacher_runs(np.array([0.99, 1.0, 1.2]), np.array([0.5, 0.05]))
-    with pytest.raises(CheckFailed, match="smallest"):
-        lr.check_linear_and_teacher_runs(np.array([1.0, 1.01]), np.array([0.05]))
+    with pytest.raises(CheckFailed, match="smallest"):  # a run far below L_LS*: not a linear fit
+        lr.check_linear_and_teacher_runs(np.array([1.0, 1.01, 0.5]), np.array([0.05]))
     with pytest.raises(CheckFailed):
         lr.check_linear_and_teacher_runs(np.array([1.1, 1.2]), np.array([0.05]))
     with pytest.raises(CheckFailed):

@@ -64,3 +64,26 @@ def test_a_quick_grid_runs_and_writes_its_report(tmp_path):
     checks = report["summary"]["checks"]["02_homework_linear_vs_relu"]
     assert checks and all(c["runs"] == 2 for c in checks.values())
     assert "## 02_homework_linear_vs_relu" in (tmp_path / "portability.md").read_text(encoding="utf-8")
+
+
+def _table_point(capability: str, seed: int, cnn: float, mlp: float) -> dict:
+    return {"label": f"{capability}-seed{seed}", "ok": True, "point": {"capability": capability, "seed": seed, "threads": 1},
+            "results": {"nb": {"table": {"original": {"cnn": {"ours": cnn, "paper": 94}, "mlp": {"ours": mlp, "paper": 68}}}}}}
+
+
+def test_the_paper_table_needs_the_mean_and_every_point_within_the_band():
+    points = [_table_point("default", 0, 93.0, 68.5), _table_point("default", 1, 95.0, 70.5),
+              _table_point("avx2", 0, 94.0, 67.0), _table_point("avx2", 1, 94.5, 66.5)]
+    table = portability.paper_table(points, ("nb",), band=2.0)["nb"]
+    cnn, mlp = table["entries"]["original/cnn"], table["entries"]["original/mlp"]
+    print(cnn, mlp, sep="\n")
+    assert cnn["mean"] == pytest.approx(94.125) and cnn["worst_distance"] == pytest.approx(1.0) and cnn["within"]
+    assert cnn["mean_by_capability"] == {"default": 94.0, "avx2": 94.25} and cnn["points_within"] == 4
+    # mlp: the mean (68.125) is within the band, but one point (70.5) is not
+    assert abs(mlp["mean"] - 68) <= 2 and mlp["points_within"] == 3 and not mlp["within"]
+    text = portability.markdown({"date": "today", "machine": "m", "points": points,
+                                 "grid": {"capabilities": ["default", "avx2"], "seeds": [0, 1], "threads": [1],
+                                          "quick": False, "device": "cpu"},
+                                 "summary": {"checks": {}, "figures": {}, "paper_table": {"nb": table}}})
+    assert "| original/cnn | 94 | 94.1 ± 0.7 | default 94.0, avx2 94.2 |" in text
+    assert "| original/mlp |" in text and "| 3/4 | **NO** |" in text

@@ -108,8 +108,46 @@ def _numbers(node: Any, prefix: str = "") -> Iterable[tuple[str, float]]:
 
 
 def _spread(values: list[float]) -> dict[str, float]:
-    return {"min": min(values), "median": statistics.median(values), "max": max(values),
-            "std": statistics.pstdev(values) if len(values) > 1 else 0.0, "n": len(values)}
+    return {"min": min(values), "median": statistics.median(values), "mean": statistics.fmean(values),
+            "max": max(values), "std": statistics.pstdev(values) if len(values) > 1 else 0.0, "n": len(values)}
+
+
+def paper_table(points: list[dict[str, Any]], names: tuple[str, ...], band: float) -> dict[str, Any]:
+    """The published table over the grid: each entry's mean, spread and distance to the paper.
+
+    Reads every notebook's ``table/<version>/<model>`` = ``{"ours": .., "paper": ..}``. An entry is
+    *within* when the mean over the grid is within ``band`` points of the paper's figure and so is
+    every single grid point; the mean over the seeds of each capability is reported beside it.
+    """
+    out: dict[str, Any] = {}
+    for name in names:
+        entries: dict[str, dict[str, Any]] = {}
+        for point in points:
+            table = (point["results"].get(name) or {}).get("table")
+            if not isinstance(table, dict):
+                continue
+            capability = point.get("point", {}).get("capability", "?")
+            for version, models in table.items():
+                for model, cell in models.items():
+                    if isinstance(cell, dict) and "ours" in cell and "paper" in cell:
+                        entry = entries.setdefault(f"{version}/{model}", {"paper": cell["paper"], "values": [], "by": {}})
+                        entry["values"].append(float(cell["ours"]))
+                        entry["by"].setdefault(capability, []).append(float(cell["ours"]))
+        if not entries:
+            continue
+        rows = {}
+        for key, entry in entries.items():
+            spread = _spread(entry["values"])
+            paper = float(entry["paper"])
+            worst = max(abs(v - paper) for v in entry["values"])
+            by_capability = {c: statistics.fmean(v) for c, v in entry["by"].items()}
+            rows[key] = {"paper": paper, **spread, "mean_distance": spread["mean"] - paper, "worst_distance": worst,
+                         "mean_by_capability": by_capability,
+                         "points_within": sum(abs(v - paper) <= band for v in entry["values"]),
+                         "within": abs(spread["mean"] - paper) <= band and worst <= band
+                         and all(abs(m - paper) <= band for m in by_capability.values())}
+        out[name] = {"band": band, "entries": rows}
+    return out
 
 
 def summarise(points: list[dict[str, Any]], names: tuple[str, ...]) -> dict[str, Any]:
@@ -174,6 +212,19 @@ def markdown(report: dict[str, Any]) -> str:
         for p in failed:
             lines += [f"- `{p['label']}`: " + " / ".join(p["error"][-3:])]
         lines.append("")
+    for name, table in report["summary"].get("paper_table", {}).items():
+        lines += [f"## {name}: the published table over the grid", "",
+                  f"Test accuracy (%) of each entry over the {len(report['points'])} grid points, beside the paper's figure. "
+                  f"*Within* means: the mean, the mean over the seeds of each capability, and every single point are within "
+                  f"±{table['band']:g} points of the paper.", "",
+                  "| entry | paper | mean ± std | mean by capability | min | max | worst distance | points within | within |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for key, r in table["entries"].items():
+            by = ", ".join(f"{c} {m:.1f}" for c, m in r["mean_by_capability"].items())
+            lines.append(f"| {key} | {r['paper']:g} | {r['mean']:.1f} ± {r['std']:.1f} | {by} | {r['min']:.1f} | "
+                         f"{r['max']:.1f} | {r['worst_distance']:.1f} | {r['points_within']}/{r['n']} | "
+                         f"{'yes' if r['within'] else '**NO**'} |")
+        lines.append("")
     for name, checks in report["summary"]["checks"].items():
         lines += [f"## {name}", "", "| check | relation | bound | min | median | max | std | worst margin | passed | robust |",
                   "|---|---|---|---|---|---|---|---|---|---|"]
@@ -216,6 +267,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def main(argv: Iterable[str] | None = None) -> int:
+    from helpers.mnist1d import PAPER_BAND  # the published table's band (imports torch)
+
     from .bench import describe_machine, machine
 
     args = parse_args(list(argv) if argv is not None else sys.argv[1:])
@@ -235,17 +288,21 @@ def main(argv: Iterable[str] | None = None) -> int:
         "grid": {"capabilities": args.capability_list, "seeds": args.seed_list, "threads": args.thread_list,
                  "quick": args.quick, "device": args.device, "notebooks": list(args.names)},
         "points": [{k: v for k, v in p.items() if k != "results"} for p in points],
-        "summary": summarise(points, args.names),
+        "summary": {**summarise(points, args.names), "paper_table": paper_table(points, args.names, PAPER_BAND)},
     }
     out = paths.build_dir()
     write_json(out / "portability.json", report)
     text = markdown(report)
     atomic_write(out / "portability.md", lambda tmp: tmp.write_text(text, encoding="utf-8"))
     fragile = [f"{n}: {c}" for n, cs in report["summary"]["checks"].items() for c, s in cs.items() if not s["robust"]]
+    outside = [f"{n}: {k}" for n, t in report["summary"]["paper_table"].items() for k, r in t["entries"].items()
+               if not r["within"]]
     failed = [p["label"] for p in points if not p["ok"]]
     print(f"written {out / 'portability.json'} and {out / 'portability.md'} in {time.perf_counter() - start:.0f} s")
     if failed:
         print(f"FAILED grid points: {', '.join(failed)}", file=sys.stderr)
     if fragile:
         print("checks without a robust margin:\n  " + "\n  ".join(fragile), file=sys.stderr)
-    return 1 if failed or fragile else 0
+    if outside:
+        print(f"table entries not within ±{PAPER_BAND:g} of the paper everywhere:\n  " + "\n  ".join(outside), file=sys.stderr)
+    return 1 if failed or fragile or outside else 0
