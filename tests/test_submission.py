@@ -115,3 +115,18 @@ def test_a_clean_executed_notebook_has_no_problems():
     status = NotebookStatus("nb")
     inspect_executed(_executed(("a = 1", 1, _stream("[PASS] x: ok\n[PASS] y: ok\n")), ("b = 2", 2, [])), status)
     assert status.problems == [] and status.checks_passed == 2
+
+
+def test_cover_page_sets_names_as_text_never_as_typst_markup(tmp_path):
+    """Names are user input: Typst's markup characters in them must come out as typed."""
+    from workbook import submission
+    from workbook.check import Report
+
+    name = 'Jürgen "Q" Müller #x [a] $y$ \\z *b* _c_ @d <e> //f'
+    config = submission.Config(students=[submission.Student(name, "123456")], group="Group #2 [Tue]")
+    target = tmp_path / "cover.pdf"
+    submission._cover_page(target, config, [], Report(notebooks=[]), partial=True)
+    text = PdfReader(target).pages[0].extract_text()
+    print(text)
+    assert name in text and "student ID 123456" in text and "Group #2 [Tue]" in text
+    assert "PARTIAL SUBMISSION" in text
