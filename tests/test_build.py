@@ -241,6 +241,7 @@ def test_fault_sigint_during_export_then_rerun_recovers(mini):
         proc = subprocess.Popen(
             [PYTHON, "-m", "workbook", "pdf", "--quick=1"], env=latex, cwd=paths.ROOT,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+            preexec_fn=_sigint_as_in_a_terminal,
         )
         deadline = time.time() + 120
         while time.time() < deadline and proc.poll() is None:
@@ -261,6 +262,17 @@ def test_fault_sigint_during_export_then_rerun_recovers(mini):
     assert result.returncode == 0, result.stderr
     assert f"exported after an interruption {attempt}" in pdf_text(mini.build / "submission.pdf")
     assert not stray_temporaries(mini.build)
+
+
+def _sigint_as_in_a_terminal() -> None:
+    """In the child: SIGINT handled and not blocked, as for a build started from a shell.
+
+    A child inherits its parent's signal mask and ignored signals; within a long test session
+    the pytest process need not have SIGINT as a terminal would (the full suite once saw three
+    builds in a row sleep through the signal, while the test alone passed).
+    """
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _xelatex_running(parent_pid: int) -> bool:
