@@ -112,11 +112,6 @@ def retire_stale(sources: dict[str, Any]) -> str:
 # --- the merged PDF -------------------------------------------------------------------------------
 
 
-def _typst_str(text: str) -> str:
-    """``text`` as a Typst string literal: set as it is, never read as markup."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ") + '"'
-
-
 def _cover_page(target: Path, config: Config, entries: list[tuple[str, int]], report: Report, partial: bool = False) -> None:
     """A one-page PDF: course, sheet, students, contents, build facts. Typeset with Typst (no TeX needed).
 
@@ -127,14 +122,16 @@ def _cover_page(target: Path, config: Config, entries: list[tuple[str, int]], re
     """
     import typst
 
+    from .typst.markdown import typst_string  # set as it is, never read as markup
+
     red, gray = 'rgb("#b22222")', 'rgb("#696969")'
 
     def text(s: str, size: float, weight: str = "regular", fill: str = "black") -> str:
         """A Typst expression (code mode) that sets ``s``; prefix ``#`` to place it in the page."""
-        return f'text(size: {size}pt, weight: "{weight}", fill: {fill}, {_typst_str(s)})'
+        return f'text(size: {size}pt, weight: "{weight}", fill: {fill}, {typst_string(s)})'
 
     out = ['#set page(paper: "a4", margin: (left: 2.1cm, right: 2.1cm, top: 2.6cm, bottom: 2cm))',
-           f"#set document(title: {_typst_str(SHEET)})", "#set par(spacing: 0.65em)",
+           f"#set document(title: {typst_string(SHEET)})", "#set par(spacing: 0.65em)",
            "#" + text(COURSE, 14), "#v(0.3cm)", "#" + text(SHEET, 22, "bold")]
     if partial:
         out += ["#v(0.2cm)", "#" + text("PARTIAL SUBMISSION: not every exercise is finished", 14, "bold", red),

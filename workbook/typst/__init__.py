@@ -11,9 +11,22 @@ Everything comes from two pinned wheels, ``typst`` (the compiler and its
 fonts) and ``pypandoc_binary`` (pandoc, for Markdown and TeX math).
 """
 
+from importlib import import_module
+from typing import Any
+
 from .errors import TypstError, TypstExportError
-from .exporter import TypstExporter, TypstPDFExporter, compile_typst, engine_fingerprint, export_pdf
 from .fonts import spell_out_unprintable
+
+#: Loaded on first use: the exporter imports nbconvert (seconds), which a light submodule such as
+#: ``markdown`` (``typst_string`` for the cover page) must not pay for.
+_FROM_EXPORTER = ("TypstExporter", "TypstPDFExporter", "compile_typst", "engine_fingerprint", "export_pdf")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FROM_EXPORTER:
+        return getattr(import_module(".exporter", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "TypstError",
