@@ -87,7 +87,9 @@ def machine() -> dict[str, Any]:
     """CPU model, cores, torch's thread count and versions: printed and stored with the figures."""
     import torch
 
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    from helpers.training import cpu_cores
+
+    usable = cpu_cores()
     return {
         "cpu": cpu_model(),
         "cores": os.cpu_count(),
