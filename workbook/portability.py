@@ -116,8 +116,8 @@ def paper_table(points: list[dict[str, Any]], names: tuple[str, ...], band: floa
     """The published table over the grid: each entry's mean, spread and distance to the paper.
 
     Reads every notebook's ``table/<version>/<model>`` = ``{"ours": .., "paper": ..}``. An entry is
-    *within* when the mean over the grid is within ``band`` points of the paper's figure and so is
-    every single grid point; the mean over the seeds of each capability is reported beside it.
+    *within* when every single grid point is within ``band`` points of the paper's figure (then so
+    are the mean and the mean over the seeds of each capability, reported beside it).
     """
     out: dict[str, Any] = {}
     for name in names:
@@ -144,8 +144,7 @@ def paper_table(points: list[dict[str, Any]], names: tuple[str, ...], band: floa
             rows[key] = {"paper": paper, **spread, "mean_distance": spread["mean"] - paper, "worst_distance": worst,
                          "mean_by_capability": by_capability,
                          "points_within": sum(abs(v - paper) <= band for v in entry["values"]),
-                         "within": abs(spread["mean"] - paper) <= band and worst <= band
-                         and all(abs(m - paper) <= band for m in by_capability.values())}
+                         "within": worst <= band}
         out[name] = {"band": band, "entries": rows}
     return out
 
@@ -214,9 +213,9 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append("")
     for name, table in report["summary"].get("paper_table", {}).items():
         lines += [f"## {name}: the published table over the grid", "",
-                  f"Test accuracy (%) of each entry over the {len(report['points'])} grid points, beside the paper's figure. "
-                  f"*Within* means: the mean, the mean over the seeds of each capability, and every single point are within "
-                  f"±{table['band']:g} points of the paper.", "",
+                  "Test accuracy (%) of each entry over the grid points that ran to the end, beside the paper's figure. "
+                  f"*Within* means: every single point is within ±{table['band']:g} points of the paper (and with it the "
+                  "mean and the mean over the seeds of each capability).", "",
                   "| entry | paper | mean ± std | mean by capability | min | max | worst distance | points within | within |",
                   "|---|---|---|---|---|---|---|---|---|"]
         for key, r in table["entries"].items():
