@@ -261,6 +261,11 @@ def test_section5_checks_on_recorded_figures(capsys):
     m1d.check_schedule({"val_accuracy": [0.5, 0.9, 0.93, 0.925]}, {1e-2: 90.0})
     with pytest.raises(CheckFailed, match="last epoch"):
         m1d.check_schedule({"val_accuracy": [0.5, 0.95, 0.91]}, {1e-2: 90.0})
+    # several seeds: each figure is the mean over the runs
+    runs = [{"val_accuracy": [0.5, 0.95, 0.92]}, {"val_accuracy": [0.5, 0.93, 0.93]}]
+    assert m1d.check_schedule(runs, {1e-2: 90.0})["one_cycle_best_minus_last"][0] == pytest.approx(1.5)
+    with pytest.raises(CheckFailed, match="above where"):
+        m1d.check_schedule(runs, {1e-2: 92.6})
     m1d.check_augmentation({"train": 99.0, "val": 92.0}, {"train": 95.0, "val": 92.5})
     curve = {"val_loss": [1.5, 1.1, 1.2, 1.3, 1.8, 2.0]}
     m1d.check_overfitting(100.0, 62.0, curve)
