@@ -964,8 +964,6 @@ def check_schedule(one_cycle: list[dict], constant: dict[float, float]) -> Bound
     accuracy (%) of the constant-rate runs.
     """
     out: Bounded = {}
-    if isinstance(one_cycle, dict):
-        one_cycle = [one_cycle]
     accs = [[100 * a for a in history["val_accuracy"]] for history in one_cycle]
     _less(
         "one-cycle: the last epoch is within 2 points of the best (mean over seeds)",

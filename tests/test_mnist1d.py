@@ -258,9 +258,9 @@ def test_section5_checks_on_recorded_figures(capsys):
     m1d.check_optimisers({1e-2: 68, 1e-1: 87, 3e-1: 88}, {3e-3: 85, 1e-2: 90, 3e-2: 91})
     with pytest.raises(CheckFailed, match="larger"):
         m1d.check_optimisers({1e-2: 68, 1e-1: 87, 3e-1: 88}, {3e-3: 85, 1e-2: 90, 3e-1: 91})
-    m1d.check_schedule({"val_accuracy": [0.5, 0.9, 0.93, 0.925]}, {1e-2: 90.0})
+    m1d.check_schedule([{"val_accuracy": [0.5, 0.9, 0.93, 0.925]}], {1e-2: 90.0})
     with pytest.raises(CheckFailed, match="last epoch"):
-        m1d.check_schedule({"val_accuracy": [0.5, 0.95, 0.91]}, {1e-2: 90.0})
+        m1d.check_schedule([{"val_accuracy": [0.5, 0.95, 0.91]}], {1e-2: 90.0})
     # several seeds: each figure is the mean over the runs
     runs = [{"val_accuracy": [0.5, 0.95, 0.92]}, {"val_accuracy": [0.5, 0.93, 0.93]}]
     assert m1d.check_schedule(runs, {1e-2: 90.0})["one_cycle_best_minus_last"][0] == pytest.approx(1.5)
