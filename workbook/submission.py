@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sys
-import tempfile
 import tomllib
 import zipfile
 from dataclasses import dataclass, field
@@ -158,10 +157,8 @@ def _cover_page(target: Path, config: Config, entries: list[tuple[str, int]], re
     how = ("every cell executed in a fresh kernel, also after errors (PARTIAL=1)" if partial
            else "every notebook executed top to bottom in a fresh kernel")
     out.append(f"#place(bottom + left, {text(f'Built {stamp} by `make pdf`: {how}.', 8, fill=gray)})")
-    with tempfile.TemporaryDirectory(prefix="cover-") as tmp:
-        source = Path(tmp) / "cover.typ"
-        source.write_text("\n".join(out) + "\n", encoding="utf-8")
-        target.write_bytes(typst.compile(str(source), root=tmp, ignore_system_fonts=True))
+    # the source as bytes: the page refers to no file, so it needs neither a file nor a root folder
+    target.write_bytes(typst.compile(("\n".join(out) + "\n").encode("utf-8"), ignore_system_fonts=True))
 
 
 def merge(pdfs: list[Path], config: Config, report: Report, *, sources: dict[str, Any] | None = None,
