@@ -13,9 +13,26 @@ from workbook.check import CHECK_FAILED, ERROR, NOT_DONE, NotebookStatus, cell_p
 pytestmark = pytest.mark.slow  # each test builds a mini workbook (seconds)
 
 
+PAIR = """class Pair:
+    def __init__(self):
+        ### BEGIN SOLUTION Problem 1.3: Pair.__init__
+        self.a = 1
+        ### END SOLUTION
+
+    def get(self):
+        ### BEGIN SOLUTION Problem 1.3: Pair.get
+        return self.a
+        ### END SOLUTION
+
+Pair().get()"""
+
+
 def _student_state(wb) -> None:
     """Notebook 1 left blank, notebook 3 with a failing check, and a cell that does not depend on either."""
-    blank = exercises.blank_notebook(MINI_NOTEBOOKS["01_inclass_pytorch"])
+    solved = MINI_NOTEBOOKS["01_inclass_pytorch"]
+    two_in_one_cell = make_notebook("", [("code", PAIR)]).cells[-1]  # its first stub stops the second
+    solved = nbformat.from_dict({**solved, "cells": [*solved.cells, two_in_one_cell]})
+    blank = exercises.blank_notebook(solved)
     nbformat.write(nbformat.from_dict(blank), wb.notebooks / "01_inclass_pytorch.ipynb")
     broken = make_notebook("Mini 3: unfinished", [
         ("code", "# exercise 3.1\nanswer = 41"),
@@ -54,9 +71,10 @@ def test_partial_submission_marks_every_unfinished_exercise(mini):
     cover = reader.pages[0].extract_text()
     print(cover)
     assert "PARTIAL SUBMISSION" in cover
-    assert "2 not done, 0 check failed, 0 errors" in cover  # notebook 1: the code exercise and the answer
+    # notebook 1: the code exercise, the answer and both of Pair's, although Pair.get never ran
+    assert "4 not done, 0 check failed, 0 errors" in cover
     assert "0 not done, 1 check failed, 1 error" in cover  # notebook 3
-    assert "1 exercises" not in cover and "2 exercises" in cover  # a blanked exercise still counts
+    assert "4 exercises" in cover  # a blanked exercise still counts
     text = " ".join(_text(mini.build / "submission.pdf").split())  # lines joined: the PDF wraps long notes
     text = text.replace("\u2018", "'").replace("\u2019", "'")  # Markdown may typeset quotes as curly ones
     text = text.replace("\u200b", "")  # Typst marks break points in long runs with zero-width spaces
