@@ -13,18 +13,13 @@ from workbook.check import CHECK_FAILED, ERROR, NOT_DONE, NotebookStatus, cell_p
 pytestmark = pytest.mark.slow  # each test builds a mini workbook (seconds)
 
 
-PAIR = """class Pair:
-    def __init__(self):
-        ### BEGIN SOLUTION Problem 1.3: Pair.__init__
-        self.a = 1
-        ### END SOLUTION
-
-    def get(self):
-        ### BEGIN SOLUTION Problem 1.3: Pair.get
-        return self.a
-        ### END SOLUTION
-
-Pair().get()"""
+PAIR = "\n".join([  # one cell, two exercises; as a string, so the release keeps no region here
+    "class Pair:", "    def __init__(self):",
+    "        ### BEGIN SOLUTION Problem 1.3: Pair.__init__", "        self.a = 1", "        ### END SOLUTION",
+    "    def get(self):",
+    "        ### BEGIN SOLUTION Problem 1.3: Pair.get", "        return self.a", "        ### END SOLUTION",
+    "Pair().get()",
+])
 
 
 def _student_state(wb) -> None:

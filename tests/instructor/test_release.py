@@ -3,17 +3,19 @@
 The fast tests assemble the release in this process from the solved workbook
 and from small throw-away workbooks. The end-to-end tests (``e2e``) build it
 with ``python -m workbook release`` into a temporary build directory and work
-inside it as a student would: ``workbook check`` lists every exercise,
-``workbook pdf`` refuses and says how to hand in anyway, and the release's
-own fast tests pass. They run with this project's Python environment, with
-``PYTHONPATH`` set to the release so that the release's own ``helpers`` and
-``workbook`` are the ones imported.
+inside it as a student would: ``make check`` lists every exercise,
+``make pdf`` refuses and says how to hand in anyway, ``make pdf PARTIAL=1``
+marks every exercise as not done, and the release's
+own fast tests pass. They work through the release's own Makefile, after a
+real ``make setup`` inside the release (its own ``.venv``, about two minutes),
+in an environment without this project's variables or virtual environment.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -324,24 +326,35 @@ def test_a_failed_release_leaves_the_earlier_one_as_it_was(tmp_path, monkeypatch
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["release", "release.zip"]
 
 
-# --- end to end, inside the release ------------------------------------------------------------
+# --- end to end, inside the release, as a student works in it ---------------------------------
 
 
-def _student_env(folder: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WORKBOOK_")}
-    env.update(PYTHONPATH=str(folder), OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
-    env.pop("MPLBACKEND", None)  # as a student's shell: a forced Agg backend would keep figures out of notebooks
+def _student_env() -> dict[str, str]:
+    """A student's shell: none of this project's variables, virtual environment or forced backend."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("WORKBOOK_", "PYTHON")) and k not in ("VIRTUAL_ENV", "MPLBACKEND")}
+    own_venv = str(ROOT / ".venv" / "bin")
+    env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if p != own_venv)
+    env.update(OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
     return env
 
 
-def _in_release(folder: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([PYTHON, *args], cwd=folder, env=_student_env(folder), stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, timeout=timeout)
+def _make(folder: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    out = subprocess.run(["make", *args], cwd=folder, env=_student_env(), stdin=subprocess.DEVNULL,
+                         capture_output=True, text=True, timeout=timeout)
+    print(f"$ make {' '.join(args)}  (exit {out.returncode})\n{out.stdout[-3000:]}{out.stderr[-2000:]}")
+    return out
 
 
 @pytest.fixture(scope="module")
 def student_copy(tmp_path_factory) -> Path:
-    """``python -m workbook release`` into a temporary build directory; the release folder."""
+    """``make release`` into a temporary build directory, then ``make setup`` inside the release.
+
+    The release gets its own ``.venv`` from its own requirements, with its own ``helpers`` and
+    ``workbook`` installed: what a student who downloads it has after the README's first step.
+    """
+    if shutil.which("make") is None:
+        pytest.fail("make is needed to work in the release as a student does (Debian: apt-get install make)")
     build = tmp_path_factory.mktemp("release-build")
     env = dict(os.environ, WORKBOOK_BUILD_DIR=str(build))
     out = subprocess.run([PYTHON, "-m", "workbook", "release"], cwd=ROOT, env=env,
@@ -350,14 +363,21 @@ def student_copy(tmp_path_factory) -> Path:
     assert "release written" in out.stdout
     assert (build / "release.zip").is_file()
     assert not [p for p in build.iterdir() if p.name.startswith(".release-")]
-    return build / "release"
+    folder = build / "release"
+    setup = _make(folder, "setup")
+    assert setup.returncode == 0, setup.stdout[-4000:] + setup.stderr[-4000:]
+    own = subprocess.run([str(folder / ".venv" / "bin" / "python"), "-c",
+                          "import helpers, workbook; print(helpers.__file__); print(workbook.__file__)"],
+                         cwd=folder.parent, env=_student_env(), capture_output=True, text=True, timeout=60)
+    assert own.returncode == 0, own.stderr
+    assert all(Path(line).resolve().is_relative_to(folder.resolve()) for line in own.stdout.split()), own.stdout
+    return folder
 
 
 @pytest.mark.e2e
 def test_check_in_the_release_lists_every_unfilled_exercise(student_copy):
-    out = _in_release(student_copy, "-m", "workbook", "check", "--quick=1")
+    out = _make(student_copy, "check", "QUICK=1")
     text = out.stdout + out.stderr
-    print(text[-3000:])
     assert out.returncode != 0
     assert "Traceback (most recent call last)" not in out.stderr
     missing = []
@@ -370,19 +390,35 @@ def test_check_in_the_release_lists_every_unfilled_exercise(student_copy):
 
 @pytest.mark.e2e
 def test_pdf_in_the_release_refuses_and_says_how_to_hand_in_anyway(student_copy):
-    out = _in_release(student_copy, "-m", "workbook", "pdf", "--quick=1")
+    out = _make(student_copy, "pdf", "QUICK=1")
     text = out.stdout + out.stderr
-    print(text[-2000:])
     assert out.returncode != 0
     assert "make pdf PARTIAL=1" in text
     assert not (student_copy / "build" / "submission.pdf").exists()
 
 
 @pytest.mark.e2e
+def test_a_partial_pdf_of_the_blank_release_marks_every_exercise_not_done(student_copy):
+    from pypdf import PdfReader
+
+    out = _make(student_copy, "pdf", "QUICK=1", "PARTIAL=1")
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
+    reader = PdfReader(student_copy / "build" / "submission.pdf")
+    assert "PARTIAL" in reader.metadata["/Title"]
+    cover = " ".join((reader.pages[0].extract_text() or "").replace("\u200b", "").split())
+    print(cover)
+    assert "PARTIAL SUBMISSION" in cover
+    counted = [(int(m[1]), int(m[2]))
+               for m in re.finditer(r"\d+ checks? passed, (\d+) exercises? (\d+) not done", cover)]
+    expected = [len(exercises.find_regions(solved(name), name)) for name in paths.NOTEBOOK_NAMES]
+    # nothing is filled in: every exercise of every problem is counted, and counted as not done
+    assert counted == [(n, n) for n in expected], (counted, expected)
+
+
+@pytest.mark.e2e
 def test_the_release_passes_its_own_fast_tests(student_copy):
-    out = _in_release(student_copy, "-m", "pytest", "-m", FAST_TIER, "-q", "-p", "no:cacheprovider",
-                      timeout=900)
-    print(out.stdout[-4000:])
+    out = _make(student_copy, "test")
     failed = [line for line in out.stdout.splitlines() if line.startswith(("FAILED", "ERROR"))]
     assert out.returncode == 0, ("failing inside the release:\n" + "\n".join(failed) + "\n\n"
                                  + out.stdout[-6000:] + out.stderr[-2000:])
+    assert " passed" in out.stdout
