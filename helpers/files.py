@@ -34,6 +34,17 @@ def content_hash(*parts: bytes | str) -> str:
     return digest.hexdigest()
 
 
+def tree_hash(root: Path, pattern: str = "*") -> str:
+    """SHA-256 over the files under ``root`` matching ``pattern``: their paths and their bytes.
+
+    Hidden files (temporaries among them) and ``__pycache__`` do not count.
+    """
+    root = Path(root)
+    files = sorted(p for p in root.rglob(pattern)
+                   if p.is_file() and "__pycache__" not in p.parts and not p.name.startswith("."))
+    return content_hash(*(f"{p.relative_to(root).as_posix()}\0".encode() + p.read_bytes() for p in files))
+
+
 def atomic_write(target: Path, write: Callable[[Path], Any]) -> None:
     """Call ``write(tmp)`` on a temporary path beside ``target``, then rename it into place.
 
@@ -42,7 +53,8 @@ def atomic_write(target: Path, write: Callable[[Path], Any]) -> None:
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=target.suffix + ".tmp")
+    # ".name.<random>.tmp.ipynb": hidden, marked as temporary, and still ending in the file's suffix
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=".tmp" + target.suffix)
     os.close(fd)
     tmp = Path(tmp_name)
     try:

@@ -129,14 +129,14 @@ class History:
     and validation sets, so that training and validation figures are comparable.
     ``val_loss`` and ``val_accuracy`` stay empty without a validation set; the
     accuracies are ``nan`` for a run without a metric (regression), fractions
-    in [0, 1] otherwise. ``seconds`` is the wall-clock time of the run.
+    in [0, 1] otherwise. ``train_s`` is the wall-clock time of the run, in seconds.
     """
 
     train_loss: list[float] = field(default_factory=list)
     train_accuracy: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
     val_accuracy: list[float] = field(default_factory=list)
-    seconds: float = 0.0
+    train_s: float = 0.0
 
     @property
     def epochs(self) -> list[int]:
@@ -154,7 +154,7 @@ class History:
         """Plain lists, ready for ``helpers.results.save_results``."""
         return {"train_loss": self.train_loss, "train_accuracy": self.train_accuracy,
                 "val_loss": self.val_loss, "val_accuracy": self.val_accuracy,
-                "seconds": self.seconds}
+                "train_s": self.train_s}
 
 
 def _epoch_line(epoch: int, num_epochs: int, history: History, has_metric: bool) -> str:
@@ -221,7 +221,7 @@ def fit(model: nn.Module, train_epoch: Callable[..., float], train_loader: Itera
     finally:
         if bar is not None:
             bar.close()
-    history.seconds = time.perf_counter() - start
+    history.train_s = time.perf_counter() - start
     return history
 
 

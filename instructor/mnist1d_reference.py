@@ -21,11 +21,11 @@ import copy
 import time
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from helpers import checks
 from helpers import mnist1d as m1d
 from helpers.training import accuracy
 
@@ -213,11 +213,6 @@ def train_reference_cnn(
         "test_accuracy": 100 * evaluate(model, t["x_test"], t["y_test"])[1],
         "train_s": seconds,
         "steps": steps,
-        "params": int(sum(p.numel() for p in model.parameters())),
+        "params": checks.count_params(model),
     }
     return model, figures
-
-
-def param_count(model: nn.Module) -> int:
-    """Trainable parameters (for tests that compare with :data:`helpers.mnist1d.PARAMS`)."""
-    return int(sum(np.prod(p.shape) for p in model.parameters() if p.requires_grad))

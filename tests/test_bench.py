@@ -10,7 +10,6 @@ import pytest
 
 from tests.conftest import PYTHON, Workbook, make_notebook, snapshot, stray_temporaries, write_mini_notebooks
 from helpers import paths
-from workbook.bench import notebook_models
 
 pytestmark = pytest.mark.slow  # runs the benchmark on a mini workbook (a minute)
 
@@ -108,20 +107,3 @@ def test_bench_md_shows_the_same_figures(bench_run):
     assert not stray_temporaries(wb.build)
 
 
-def test_notebook_models_reads_every_model_with_accuracy_and_time():
-    results = {
-        "seed": 0,
-        "models": {
-            "logistic": {"test_acc": 0.32, "train_seconds": 1.5},
-            "cnn": {"test_accuracy": 94.0, "train_seconds": 12},  # percent is turned into a fraction
-            "note": "no figures here",
-        },
-        "shuffled": {"cnn": {"test_acc": 0.56, "seconds": 11.0, "history": {"test_acc": [0.1, 0.2]}}},
-        "published": {"cnn": 94},
-    }
-    assert notebook_models(results) == {
-        "models/logistic": {"test_acc": 0.32, "train_seconds": 1.5},
-        "models/cnn": {"test_acc": 0.94, "train_seconds": 12.0},
-        "shuffled/cnn": {"test_acc": 0.56, "train_seconds": 11.0},
-    }
-    assert notebook_models({"accuracy": [0.5, 0.6], "seconds": 3}) == {}

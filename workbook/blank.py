@@ -6,14 +6,13 @@ overwritten unless forced.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from helpers import paths
 
 from . import exercises
 from .errors import BuildError
-from .iorw import atomic_write, content_hash, load_notebook_json, read_json, write_json
+from .iorw import atomic_write, content_hash, load_notebook_json, notebook_text, read_json, write_json
 
 
 def write_blanks(force: bool = False, names: tuple[str, ...] = paths.NOTEBOOK_NAMES) -> list[Path]:
@@ -32,7 +31,7 @@ def write_blanks(force: bool = False, names: tuple[str, ...] = paths.NOTEBOOK_NA
             blank = exercises.blank_notebook(source, name)
         except exercises.RegionError as err:
             raise BuildError(f"cannot make the blank copy: {err}") from err
-        text = json.dumps(blank, indent=1, ensure_ascii=False) + "\n"
+        text = notebook_text(blank)
         target = out_dir / f"{name}.ipynb"
         if target.exists() and not force:
             current = content_hash(target.read_bytes())

@@ -15,7 +15,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
-import tempfile
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -27,7 +26,7 @@ from helpers import paths
 
 from .errors import BuildError
 from .events import Event, Forwarder
-from .iorw import content_hash, load_notebook_json, notebook_source, read_json, write_json
+from .iorw import atomic_write, content_hash, load_notebook_json, notebook_source, read_json, tree_hash, write_json
 from .options import Options
 
 #: Seconds one cell may run before the build gives up on it.
@@ -69,19 +68,14 @@ def timings_path() -> Path:
 # --- what a notebook can read --------------------------------------------------------------------
 
 
-def _tree_fingerprint(root: Path, pattern: str) -> str:
-    files = sorted(p for p in root.rglob(pattern) if p.is_file() and "__pycache__" not in p.parts and not p.name.startswith("."))
-    return content_hash(*(f"{p.relative_to(root).as_posix()}\0".encode() + p.read_bytes() for p in files))
-
-
 def helpers_fingerprint() -> str:
     """Hash of the whole ``helpers`` package: everything a notebook can import from the workbook."""
-    return _tree_fingerprint(paths.HELPERS, "*.py")
+    return tree_hash(paths.HELPERS, "*.py")
 
 
 def data_fingerprint() -> str:
     """Hash of every shipped data file (so a corrupted file re-runs, and fails, the notebooks)."""
-    return _tree_fingerprint(paths.DATA, "*")
+    return tree_hash(paths.DATA, "*")
 
 
 def common_inputs() -> dict[str, str]:
@@ -174,48 +168,50 @@ def execute(name: str, options: Options, inputs: dict[str, Any]) -> tuple[float,
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"{name}.ipynb"
     failed_copy = out_dir / f"{name}.failed.ipynb"
-    fd, tmp_name = tempfile.mkstemp(dir=out_dir, prefix=f".{name}.", suffix=".tmp.ipynb")
-    os.close(fd)
-    tmp = Path(tmp_name)
     start = time.perf_counter()
     os.environ["WORKBOOK_BUILD_DIR"] = str(paths.build_dir())  # the kernel inherits it
     with_errors = False
-    try:
-        papermill.execute_notebook(
-            str(notebook_source(name)),
-            str(tmp),
-            parameters=options.parameters,
-            kernel_name=paths.KERNEL_NAME,
-            engine_name=_reporting_engine(name),
-            cwd=str(paths.NOTEBOOKS),
-            progress_bar=False,
-            execution_timeout=CELL_TIMEOUT_S,
-            # papermill would otherwise rewrite the whole notebook, images included, before and after every
-            # cell: about 0.1 s a cell. It still writes the notebook once at the end, and on a cell's error.
-            request_save_on_cell_execute=False,
-            # Once the last cell has run, its outputs are collected and every file the notebook writes is
-            # already in place (atomic writes), so the kernel is stopped at once instead of waiting for
-            # Python to tear down torch and matplotlib: 3 s less per notebook (make bench, 2 cores).
-            shutdown_kernel="immediate",
-            # partial mode: run every cell even after an error (nbclient's allow_errors)
-            **({"allow_errors": True} if options.partial else {}),
-        )
-    except NoSuchKernel as err:
-        tmp.unlink(missing_ok=True)
-        raise BuildError(f"the Jupyter kernel '{paths.KERNEL_NAME}' is not installed.\nFix: run `make setup`.") from err
-    except PapermillExecutionError as err:
-        if not (options.partial and tmp.exists() and tmp.stat().st_size):
-            _keep_failed(tmp, failed_copy)
-            raise BuildError(describe_failure(name, err, failed_copy)) from err
-        with_errors = True  # every cell ran; the errors stay in the executed copy and are reported
-    except BaseException as err:
-        if not isinstance(err, KeyboardInterrupt):
-            _keep_failed(tmp, failed_copy)
-        tmp.unlink(missing_ok=True)
-        if isinstance(err, Exception) and not isinstance(err, BuildError):
-            raise BuildError(describe_failure(name, err, failed_copy)) from err
-        raise
-    os.replace(tmp, target)
+
+    def run_papermill(tmp: Path) -> None:
+        """Execute into ``tmp``; atomic_write renames it into place only when this returns."""
+        nonlocal with_errors
+        try:
+            papermill.execute_notebook(
+                str(notebook_source(name)),
+                str(tmp),
+                parameters=options.parameters,
+                kernel_name=paths.KERNEL_NAME,
+                engine_name=_reporting_engine(name),
+                cwd=str(paths.NOTEBOOKS),
+                progress_bar=False,
+                execution_timeout=CELL_TIMEOUT_S,
+                # papermill would otherwise rewrite the whole notebook, images included, before and after
+                # every cell: about 0.1 s a cell. It still writes the notebook once at the end, and on a
+                # cell's error.
+                request_save_on_cell_execute=False,
+                # Once the last cell has run, its outputs are collected and every file the notebook writes
+                # is already in place (atomic writes), so the kernel is stopped at once instead of waiting
+                # for Python to tear down torch and matplotlib: 3 s less per notebook (make bench, 2 cores).
+                shutdown_kernel="immediate",
+                # partial mode: run every cell even after an error (nbclient's allow_errors)
+                **({"allow_errors": True} if options.partial else {}),
+            )
+        except NoSuchKernel as err:
+            raise BuildError(f"the Jupyter kernel '{paths.KERNEL_NAME}' is not installed.\n"
+                             "Fix: run `make setup`.") from err
+        except PapermillExecutionError as err:
+            if not (options.partial and tmp.exists() and tmp.stat().st_size):
+                _keep_failed(tmp, failed_copy)
+                raise BuildError(describe_failure(name, err, failed_copy)) from err
+            with_errors = True  # every cell ran; the errors stay in the executed copy and are reported
+        except BaseException as err:
+            if not isinstance(err, KeyboardInterrupt):
+                _keep_failed(tmp, failed_copy)
+            if isinstance(err, Exception) and not isinstance(err, BuildError):
+                raise BuildError(describe_failure(name, err, failed_copy)) from err
+            raise
+
+    atomic_write(target, run_papermill)
     if not with_errors:
         failed_copy.unlink(missing_ok=True)
     write_json(out_dir / f"{name}.inputs.json", {**inputs, "with_errors": with_errors})

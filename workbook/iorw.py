@@ -12,11 +12,17 @@ from pathlib import Path
 from typing import Any
 
 from helpers import paths
-from helpers.files import atomic_write, content_hash, read_json, sha256, write_json
+from helpers.files import atomic_write, content_hash, read_json, sha256, tree_hash, write_json
 
 from .errors import BuildError
 
-__all__ = ["atomic_write", "content_hash", "read_json", "sha256", "write_json", "load_notebook_json", "notebook_source"]
+__all__ = ["atomic_write", "content_hash", "read_json", "sha256", "tree_hash", "write_json", "load_notebook_json",
+           "notebook_source", "notebook_text"]
+
+
+def notebook_text(nb: dict[str, Any]) -> str:
+    """A notebook as the workbook writes it: JSON indented by one, non-ASCII as it is, a final newline."""
+    return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
 
 
 def notebook_source(name: str) -> Path:

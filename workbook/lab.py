@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from helpers import paths
+from helpers.files import read_json, write_json
 
 DEFAULT_PORT = 8888
 READY_TIMEOUT_S = 180  # a first start on a slow laptop imports a lot
@@ -75,14 +76,10 @@ KERNEL_CONFIG = {"IPKernelApp": {"log_level": "CRITICAL"}}
 
 
 def _write_json(target: Path, data: dict[str, Any], merge: bool = False) -> None:
-    """Write ``data`` as JSON; with ``merge``, keep the keys of an existing file that ``data`` lacks."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if merge and target.exists():
-        try:
-            data = {**json.loads(target.read_text(encoding="utf-8")), **data}
-        except ValueError:
-            pass  # a broken file is replaced
-    target.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    """Write ``data`` as JSON, atomically; with ``merge``, keep the keys of an existing file that
+    ``data`` lacks (a broken file is replaced)."""
+    existing = read_json(target) if merge else None
+    write_json(target, {**existing, **data} if isinstance(existing, dict) else data)
 
 
 def install_kernel(prefix: Path) -> None:

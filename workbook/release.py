@@ -43,6 +43,7 @@ from helpers import paths
 
 from . import exercises
 from .errors import ReleaseError
+from .iorw import notebook_text
 
 #: Folders that ship (with everything tracked in them, except what EXCLUDED names).
 SHIPPED_DIRS = ("notebooks", "helpers", "workbook", "data", "tests")
@@ -212,10 +213,6 @@ def blank(nb: dict, name: str) -> tuple[dict, list[str]]:
             metadata.pop(key, None)
     blanked.get("metadata", {}).pop("papermill", None)
     return blanked, [r.name for r in regions]
-
-
-def notebook_text(nb: dict) -> str:
-    return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
 
 
 # --- what must never ship ---------------------------------------------------------------------

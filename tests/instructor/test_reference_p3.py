@@ -15,6 +15,7 @@ import torch
 import torch.nn as nn
 
 import helpers
+from helpers import checks
 from helpers import mnist1d as m1d
 from helpers.data import load_mnist1d
 from instructor import mnist1d_reference as ref
@@ -33,13 +34,13 @@ def tensors(data):
 
 
 def test_recorded_parameter_counts_are_the_references(capsys):
-    assert ref.param_count(ref.ReferenceLogistic()) == m1d.PARAMS["logistic"]
-    assert ref.param_count(ref.ReferenceMLP()) == m1d.PARAMS["mlp"]
-    assert ref.param_count(ref.ReferenceMLP(dropout=0.5)) == m1d.PARAMS["mlp"]
-    assert ref.param_count(ref.ReferenceCNN()) == m1d.PARAMS["cnn"]
-    assert ref.param_count(ref.ReferenceCNN(batch_norm=True)) == m1d.PARAMS["cnn_batch_norm"]
+    assert checks.count_params(ref.ReferenceLogistic()) == m1d.PARAMS["logistic"]
+    assert checks.count_params(ref.ReferenceMLP()) == m1d.PARAMS["mlp"]
+    assert checks.count_params(ref.ReferenceMLP(dropout=0.5)) == m1d.PARAMS["mlp"]
+    assert checks.count_params(ref.ReferenceCNN()) == m1d.PARAMS["cnn"]
+    assert checks.count_params(ref.ReferenceCNN(batch_norm=True)) == m1d.PARAMS["cnn_batch_norm"]
     gru = nn.GRU(1, 6, batch_first=True, bidirectional=True)
-    assert ref.param_count(gru) + ref.param_count(nn.Linear(480, 10)) == m1d.PARAMS["gru"]
+    assert checks.count_params(gru) + checks.count_params(nn.Linear(480, 10)) == m1d.PARAMS["gru"]
 
 
 def test_recorded_lengths_are_the_reference_cnns():

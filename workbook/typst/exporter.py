@@ -503,16 +503,14 @@ def engine_fingerprint() -> str:
     A PDF built with the same fingerprint from the same notebook is the same PDF
     (up to the date), so a build can skip the export when it has not changed.
     """
-    import hashlib
     from importlib.metadata import PackageNotFoundError, version
 
-    digest = hashlib.sha256()
-    package = Path(__file__).resolve().parent
-    for path in sorted(p for p in package.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
-        digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    from helpers.files import content_hash, tree_hash
+
+    versions = []
     for distribution in ("typst", "pypandoc_binary", "nbconvert"):
         try:
-            digest.update(f"{distribution}=={version(distribution)}\0".encode())
+            versions.append(f"{distribution}=={version(distribution)}")
         except PackageNotFoundError:
-            digest.update(f"{distribution} missing\0".encode())
-    return digest.hexdigest()
+            versions.append(f"{distribution} missing")
+    return content_hash(tree_hash(Path(__file__).resolve().parent), *versions)

@@ -25,6 +25,8 @@ import unicodedata
 from functools import lru_cache
 from pathlib import Path
 
+from helpers.files import atomic_write
+
 COVERAGE_FILE = Path(__file__).resolve().parent / "font_coverage.json"
 
 #: Characters that are never spelled out: controls are handled elsewhere, combining marks, format
@@ -83,7 +85,8 @@ def coverage_ranges(codepoints) -> list[list[int]]:
 def write_coverage_file(path: Path = COVERAGE_FILE) -> None:
     """Record the coverage of the installed ``typst`` wheel's fonts (run after changing its pin)."""
     data = {"typst": _typst_version(), "ranges": coverage_ranges(read_embedded_coverage())}
-    path.write_text(json.dumps(data, separators=(",", ":")) + "\n", encoding="utf-8")
+    text = json.dumps(data, separators=(",", ":")) + "\n"
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 @lru_cache(maxsize=1)

@@ -15,7 +15,6 @@ where each image will be found (or that it cannot be).
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import re
@@ -25,6 +24,8 @@ import sys
 import tempfile
 from functools import lru_cache
 from pathlib import Path
+
+from helpers.files import atomic_write, content_hash
 
 from .errors import TypstExportError
 
@@ -154,13 +155,11 @@ class ConversionCache:
         self.directory = Path(directory)
         binary = Path(pandoc_path())
         stat = binary.stat()
-        self.salt = hashlib.sha256(
-            "\0".join([str(binary), str(stat.st_size), str(stat.st_mtime_ns), MARKDOWN_FORMAT, *PANDOC_ARGS]).encode()
-            + LUA_FILTER.read_bytes()
-        ).digest()
+        self.salt = content_hash(str(binary), str(stat.st_size), str(stat.st_mtime_ns), MARKDOWN_FORMAT,
+                                 *PANDOC_ARGS, LUA_FILTER.read_bytes())
 
     def _path(self, piece: str) -> Path:
-        return self.directory / hashlib.sha256(self.salt + piece.encode("utf-8", "surrogatepass")).hexdigest()
+        return self.directory / content_hash(self.salt, piece.encode("utf-8", "surrogatepass"))
 
     def get(self, piece: str) -> str | None:
         try:
@@ -171,10 +170,7 @@ class ConversionCache:
     def put(self, piece: str, text: str, token: str) -> None:
         try:
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            target = self._path(piece)
-            partial = target.with_name(f"{target.name}.{os.getpid()}.part")
-            partial.write_text(text, encoding="utf-8")
-            os.replace(partial, target)
+            atomic_write(self._path(piece), lambda tmp: tmp.write_text(text, encoding="utf-8"))
         except OSError:
             pass  # a cache that cannot be written is no cache, not an error
 
