@@ -41,7 +41,7 @@ $(STAMP): requirements.txt pyproject.toml
 	@echo "environment ready: $(VENV) (kernel dl2-workbook)"
 
 data: $(STAMP) ## rebuild data/mnist1d.npz from the mnist1d package and verify it matches
-	$(PY) -m helpers.data
+	$(PY) -m workbook data
 
 run: $(STAMP) ## execute the notebooks (only those whose inputs changed) into build/executed/
 	$(PY) -m workbook run $(BUILD_FLAGS)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from helpers import data, paths
+from workbook import data as rebuild_tool
 
 
 def test_mnist1d_loads_with_the_documented_shapes():
@@ -54,7 +55,7 @@ def test_npz_holds_no_pickled_objects():
 @pytest.mark.machine  # the rebuild's last bits depend on the CPU
 def test_rebuild_from_the_package_matches_the_shipped_file(capsys):
     """The arrays, not the bytes: another CPU rebuilds them with different last bits."""
-    assert data.rebuild_mnist1d() == 0
+    assert rebuild_tool.rebuild_mnist1d() == 0
     out = capsys.readouterr().out
     assert re.search(r"\[PASS\] rebuild vs mnist1d.npz: max relative difference \S+ \(in '\w+'\) <= 1e-12", out), out
 
@@ -67,18 +68,18 @@ def _perturbed_rebuild(monkeypatch, relative: float) -> None:
         arrays["x"] = shipped["x"] * (1 + relative)
         return arrays
 
-    monkeypatch.setattr(data, "make_mnist1d", rebuild)
+    monkeypatch.setattr(rebuild_tool, "make_mnist1d", rebuild)
 
 
 def test_rebuild_tolerates_last_bit_differences(monkeypatch, capsys):
     _perturbed_rebuild(monkeypatch, 3e-14)  # what another CPU's arithmetic changes
-    assert data.rebuild_mnist1d() == 0
+    assert rebuild_tool.rebuild_mnist1d() == 0
     assert "[PASS]" in capsys.readouterr().out
 
 
 def test_rebuild_that_really_differs_fails(monkeypatch, capsys):
     _perturbed_rebuild(monkeypatch, 1e-9)
-    assert data.rebuild_mnist1d() == 1
+    assert rebuild_tool.rebuild_mnist1d() == 1
     captured = capsys.readouterr()
     assert "[FAIL] rebuild vs mnist1d.npz: max relative difference 1.0e-09 (in 'x')" in captured.out
     assert "make setup" in captured.err
@@ -87,6 +88,6 @@ def test_rebuild_that_really_differs_fails(monkeypatch, capsys):
 def test_rebuild_with_write_replaces_file_and_checksum(monkeypatch, tmp_path):
     shutil.copytree(paths.DATA, tmp_path, dirs_exist_ok=True)
     _perturbed_rebuild(monkeypatch, 1e-9)
-    assert data.rebuild_mnist1d(tmp_path, write=True) == 0
+    assert rebuild_tool.rebuild_mnist1d(tmp_path, write=True) == 0
     assert data.load_mnist1d(tmp_path)["x"][0, 0] != data.load_mnist1d()["x"][0, 0]
     assert data.expected_checksums(tmp_path)["mnist1d.npz"] == data.sha256(tmp_path / "mnist1d.npz")

@@ -14,6 +14,7 @@ printed as one ``error:`` block with the fix, with a non-zero exit and no traceb
     python -m workbook bench  [bench options; --help lists them]
     python -m workbook portability [grid options; --help lists them]
     python -m workbook release
+    python -m workbook data   [--write]
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from .errors import WorkbookError
 from .options import Options
 
 BUILD_COMMANDS = ("run", "check", "pdf", "zip", "blank")
-PASS_THROUGH = ("lab", "configure-lab", "bench", "release", "portability")
+PASS_THROUGH = ("lab", "configure-lab", "bench", "release", "portability", "data")
 
 
 def _flag(value: str) -> bool:
@@ -75,6 +76,10 @@ def main(argv: Iterable[str] | None = None) -> int:
             from . import release
 
             return release.main(rest)
+        if command == "data":
+            from . import data
+
+            return data.main(rest)
         from . import lab
 
         return lab.main(rest + (["--configure"] if command == "configure-lab" else []))

@@ -105,7 +105,7 @@ def helper_objects() -> list[tuple[str, Any]]:
     for info in pkgutil.iter_modules(helpers.__path__):
         module = importlib.import_module(f"helpers.{info.name}")
         for name, obj in vars(module).items():
-            if name.startswith("_") or name in {"main", "rebuild_mnist1d"}:
+            if name.startswith("_") or name == "main":
                 continue
             if (inspect.isfunction(obj) or inspect.isclass(obj)) and getattr(
                 obj, "__module__", ""
