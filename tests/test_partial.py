@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zipfile
+
 import nbformat
 import pytest
 from pypdf import PdfReader
@@ -120,3 +122,42 @@ def test_an_unfilled_exercise_is_counted_once_although_its_check_stops_too():
     status = NotebookStatus("nb")
     inspect_executed({"cells": cells}, status)
     assert status.counts == {NOT_DONE: 1, CHECK_FAILED: 0, ERROR: 0}
+
+
+def _change_a_notebook(wb) -> None:
+    nb = MINI_NOTEBOOKS["03_exercise_mnist1d"].copy()
+    nb.cells = list(nb.cells) + [nbformat.v4.new_code_cell("print('one more cell')")]
+    nbformat.write(nb, wb.notebooks / "03_exercise_mnist1d.ipynb")
+
+
+def test_a_failure_before_execution_still_retires_the_stale_pdf_and_its_zip(mini):
+    """A broken submission.toml stops the build before any notebook runs: the PDF (and the zip that
+    holds it) built from the notebooks as they were must not stay under the names handed in."""
+    assert mini.build_cmd("zip", "--quick=1").returncode == 0
+    pdf, archive = mini.build / "submission.pdf", mini.build / "submission.zip"
+    pdf_before, zip_before = pdf.read_bytes(), archive.read_bytes()
+    _change_a_notebook(mini)
+    (mini.root / "submission.toml").write_text("students = [\n", encoding="utf-8")
+    result = mini.build_cmd("pdf", "--quick=1")
+    print(result.stderr)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "not valid TOML" in result.stderr
+    assert not pdf.exists() and not archive.exists()
+    assert (mini.build / "submission.stale.pdf").read_bytes() == pdf_before
+    assert (mini.build / "submission.stale.zip").read_bytes() == zip_before
+    assert "submission.stale.pdf" in result.stderr and "submission.stale.zip" in result.stderr
+
+
+def test_a_new_pdf_retires_the_zip_of_the_old_one_and_make_zip_writes_a_fresh_one(mini):
+    assert mini.build_cmd("zip", "--quick=1").returncode == 0
+    zip_before = (mini.build / "submission.zip").read_bytes()
+    _change_a_notebook(mini)
+    result = mini.build_cmd("pdf", "--quick=1")
+    assert result.returncode == 0, result.stderr
+    assert not (mini.build / "submission.zip").exists()
+    assert (mini.build / "submission.stale.zip").read_bytes() == zip_before
+    assert "submission.stale.zip" in result.stdout
+    result = mini.build_cmd("zip", "--quick=1")
+    assert result.returncode == 0, result.stderr
+    with zipfile.ZipFile(mini.build / "submission.zip") as zf:
+        assert zf.read("submission.pdf") == (mini.build / "submission.pdf").read_bytes()

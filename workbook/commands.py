@@ -125,18 +125,38 @@ def report_export(reporter: Reporter, name: str, future: Future) -> None:
         reporter(Event("export_failed", name, message=(str(error).splitlines() or [type(error).__name__])[0]))
 
 
-def cmd_pdf(options: Options, reporter: Reporter) -> Path:
+def cmd_pdf(options: Options, reporter: Reporter, keep_zip: bool = False) -> Path:
     """Execute, check, export (each notebook as soon as it has executed) and merge the submission.
 
     Refuses while anything is wrong, unless ``options.partial``: then every cell
-    runs, also after an error, and the PDF marks what is unfinished. After a
-    failure an earlier ``submission.pdf`` that no longer matches the notebooks
-    is renamed ``submission.stale.pdf``.
+    runs, also after an error, and the PDF marks what is unfinished. After any
+    failure (a refusal, a broken ``submission.toml``, an engine or merge error,
+    Ctrl-C) an earlier ``submission.pdf`` that no longer matches the notebooks is
+    renamed ``submission.stale.pdf``, and ``submission.zip`` with it. A new PDF
+    retires the zip of the old one, unless ``keep_zip`` (``make zip`` writes a
+    new zip at once).
     """
     try:
-        engine = export.choose_engine()  # fail before any work when no PDF engine exists
+        target, written = _build_pdf(options, reporter)
     except export.ExportError as err:
         raise BuildError(str(err) + submission.retire_stale(current_sources(options))) from err
+    except BuildError as err:
+        raise BuildError(str(err) + submission.retire_stale(current_sources(options))) from err
+    except BaseException:
+        try:  # an interruption or an internal error: still never leave a stale PDF under its name
+            print(submission.retire_stale(current_sources(options)).strip(), file=sys.stderr)
+        except Exception:  # noqa: BLE001 - the original error is the one to report
+            pass
+        raise
+    if written and not keep_zip:
+        note = submission.retire_zip("it holds the PDF of an earlier build")
+        if note:
+            reporter.line(note)
+    return target
+
+
+def _build_pdf(options: Options, reporter: Reporter) -> tuple[Path, bool]:
+    engine = export.choose_engine()  # fail before any work when no PDF engine exists
     reporter.line(f"PDF engine: {engine.description}" + ("; partial submission (PARTIAL=1)" if options.partial else ""))
     config = submission.load_config(strict=options.strict)
     pool = ProcessPoolExecutor(max_workers=2)
@@ -160,9 +180,6 @@ def cmd_pdf(options: Options, reporter: Reporter) -> Path:
                 pdfs.append(exports[name].result()[0])
             except export.ExportError as err:
                 raise BuildError(str(err)) from err
-    except BuildError as err:
-        pool.shutdown(wait=True, cancel_futures=True)
-        raise BuildError(str(err) + submission.retire_stale(current_sources(options))) from err
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     target, written = submission.merge(pdfs, config, report, sources=current_sources(options), partial=options.partial)
@@ -170,11 +187,11 @@ def cmd_pdf(options: Options, reporter: Reporter) -> Path:
         unfinished = "; ".join(f"{n.name}: {n.count_line()}" for n in report.notebooks if any(n.counts.values()))
         reporter.line(f"PARTIAL submission: {unfinished or 'problems listed above'}")
     reporter.line(f"submission {'written' if written else 'up to date'}: {target}")
-    return target
+    return target, written
 
 
 def cmd_zip(options: Options, reporter: Reporter) -> None:
-    pdf = cmd_pdf(options, reporter)
+    pdf = cmd_pdf(options, reporter, keep_zip=True)
     target = submission.make_zip(pdf, [execute.executed_dir() / f"{n}.ipynb" for n in options.notebooks])
     reporter.line(f"zip written: {target}")
 

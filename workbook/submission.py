@@ -96,7 +96,7 @@ def retire_stale(sources: dict[str, Any]) -> str:
     """
     target = submission_path()
     if not target.exists():
-        return f"\nNo {target.name} was written."
+        return f"\nNo {target.name} was written." + retire_zip("there is no submission.pdf it could belong to")
     recorded = (read_json(target.parent / "submission.inputs.json") or {}).get("sources")
     when = dt.datetime.fromtimestamp(target.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
     if recorded == sources:
@@ -105,7 +105,18 @@ def retire_stale(sources: dict[str, Any]) -> str:
     os.replace(target, stale)
     (target.parent / "submission.inputs.json").unlink(missing_ok=True)
     return (f"\nThe earlier {target.name} (built {when}) does not match your notebooks any more: it was renamed to "
-            f"{stale} so that it cannot be handed in by mistake. No new {target.name} was written.")
+            f"{stale} so that it cannot be handed in by mistake. No new {target.name} was written."
+            + retire_zip("it holds that PDF"))
+
+
+def retire_zip(why: str) -> str:
+    """Rename ``submission.zip`` to ``submission.stale.zip`` (atomically); the sentence that says so, or ''."""
+    archive = paths.build_dir() / "submission.zip"
+    if not archive.exists():
+        return ""
+    stale = archive.with_name("submission.stale.zip")
+    os.replace(archive, stale)
+    return f"\nThe earlier {archive.name} was renamed to {stale} ({why})."
 
 
 # --- the merged PDF -------------------------------------------------------------------------------
