@@ -24,12 +24,16 @@ PAIR = "\n".join([  # one cell, two exercises; as a string, so the release keeps
 ])
 
 
-def _student_state(wb) -> None:
+def _student_state(wb, fill_double: bool = False) -> None:
     """Notebook 1 left blank, notebook 3 with a failing check, and a cell that does not depend on either."""
     solved = MINI_NOTEBOOKS["01_inclass_pytorch"]
     two_in_one_cell = make_notebook("", [("code", PAIR)]).cells[-1]  # its first stub stops the second
     solved = nbformat.from_dict({**solved, "cells": [*solved.cells, two_in_one_cell]})
     blank = exercises.blank_notebook(solved)
+    if fill_double:  # the student has done the first exercise since the blank copy was made
+        for cell in blank["cells"]:
+            cell["source"] = cell["source"].replace(
+                'raise NotImplementedError("Problem 1.1: implement double")', "return 2 * x")
     nbformat.write(nbformat.from_dict(blank), wb.notebooks / "01_inclass_pytorch.ipynb")
     broken = make_notebook("Mini 3: unfinished", [
         ("code", "# exercise 3.1\nanswer = 41"),
@@ -77,6 +81,7 @@ def test_partial_submission_marks_every_unfinished_exercise(mini):
     text = text.replace("\u200b", "")  # Typst marks break points in long runs with zero-width spaces
     assert "encountered an exception" not in text  # papermill's "stopped here" notes: a partial build did not stop
     assert "NOT DONE. Problem 1.1: implement double" in text
+    assert "NOT DONE. Problem 1.3: Pair.get: not filled in" in text  # marked at its cell, although it never ran
     assert "NOT DONE. Question 1.2: the answer is empty" in text
     assert "CHECK FAILED. 3.1 the answer" in text
     assert "ERROR. NameError: name 'undefined_name' is not defined" in text
@@ -161,3 +166,23 @@ def test_a_new_pdf_retires_the_zip_of_the_old_one_and_make_zip_writes_a_fresh_on
     assert result.returncode == 0, result.stderr
     with zipfile.ZipFile(mini.build / "submission.zip") as zf:
         assert zf.read("submission.pdf") == (mini.build / "submission.pdf").read_bytes()
+
+
+def test_the_exercise_count_stays_as_exercises_get_done(mini):
+    """The blank copy records its exercises: filling one in makes it done, not one exercise fewer."""
+    _student_state(mini, fill_double=True)
+    result = mini.build_cmd("pdf", "--quick=1", "--partial=1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    cover = " ".join(PdfReader(mini.build / "submission.pdf").pages[0].extract_text().split())
+    print(cover)
+    assert "1 check passed, 4 exercises 3 not done, 0 check failed, 0 errors" in cover
+
+
+def test_a_pass_printed_before_a_failure_in_the_same_cell_is_not_counted():
+    printed = {"output_type": "stream", "name": "stdout", "text": "[PASS] parameter count: 410 == 410\n"}
+    stop = {"output_type": "error", "ename": "NotImplementedError", "evalue": "Problem 1.4: f", "traceback": []}
+    cells = [{"cell_type": "code", "source": "check()", "outputs": outputs, "execution_count": i + 1,
+              "metadata": {}} for i, outputs in enumerate([[printed, stop], [printed]])]
+    status = NotebookStatus("nb")
+    inspect_executed({"cells": cells}, status)
+    assert status.checks_passed == 1  # the second cell's; the first cell stopped at the exercise

@@ -107,18 +107,31 @@ def cell_problems(nb: dict[str, Any]) -> list[CellProblem]:
             continue
         fail_lines = [ln[len(FAIL_TAG):].strip() for ln in _text_outputs(cell).splitlines() if ln.startswith(FAIL_TAG)]
         errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        # every stub left in this cell, also one that never ran (3.2's forward after its __init__ stopped)
+        stubs = [f"{m.group('name')}: not filled in (NotImplementedError)"
+                 for m in exercises.STUB.finditer("".join(cell.get("source", "")))]
+        found += [CellProblem(index, NOT_DONE, what) for what in stubs]
         for line in fail_lines:
             found.append(CellProblem(index, CHECK_FAILED, line))
         for error in errors:
             name, value = error.get("ename", "Error"), str(error.get("evalue", ""))
             if name == "NotImplementedError":
-                found.append(CellProblem(index, NOT_DONE, f"{value or 'an exercise'}: not filled in (NotImplementedError)"))
+                what = f"{value or 'an exercise'}: not filled in (NotImplementedError)"
+                if what not in stubs:  # a stub's own error is that stub's note already
+                    found.append(CellProblem(index, NOT_DONE, what))
             elif name == "CheckFailed":
                 if not fail_lines:
                     found.append(CellProblem(index, CHECK_FAILED, value[:160]))
             else:
                 found.append(CellProblem(index, ERROR, f"{name}: {value[:160]}"))
     return found
+
+
+def _failed(cell: dict[str, Any]) -> bool:
+    """Whether a code cell printed a failed check or raised an error."""
+    text = _text_outputs(cell)
+    return (any(ln.startswith(FAIL_TAG) for ln in text.splitlines())
+            or any(o.get("output_type") == "error" for o in cell.get("outputs", [])))
 
 
 def inspect_executed(nb: dict[str, Any], status: NotebookStatus) -> None:
@@ -133,7 +146,9 @@ def inspect_executed(nb: dict[str, Any], status: NotebookStatus) -> None:
         if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
             injected = 1  # papermill's cell: number the rest as the student's notebook does
         numbers.append(index + 1 - injected)  # 1-based, as in the student's notebook
-        if cell.get("cell_type") == "code":
+        if cell.get("cell_type") == "code" and not _failed(cell):
+            # a [PASS] printed in a cell that then failed (a check that stopped at an unfinished
+            # exercise) does not count: nothing may look like a pass that was not one
             status.checks_passed += _text_outputs(cell).count(PASS_TAG)
     seen: set[tuple[str, str]] = set()
     for problem in cell_problems(nb):
@@ -164,7 +179,7 @@ def check_notebooks(names: tuple[str, ...], failures: list[ExecutionFailure]) ->
         statuses.append(status)
         try:
             source = load_notebook_json(notebook_source(name))
-            status.exercises = len(exercises.find_regions(source, name)) + exercises.stub_count(source)
+            status.exercises = exercises.exercise_count(source, name)
             unfilled = exercises.unfilled(source, name)
             status.problems += [f"unfilled exercise: {u}" for u in unfilled]
         except (BuildError, exercises.RegionError) as err:

@@ -107,7 +107,18 @@ def blank_notebook(nb: dict[str, Any], notebook: str = "notebook") -> dict[str, 
                 stub = [lines[region.start], ANSWER_PLACEHOLDER, lines[region.end]]
             lines[region.start : region.end + 1] = stub
         cell["source"] = "\n".join(lines)
+    # the list of exercises travels with the copy, so a count of them never shrinks as stubs are filled in
+    blank.setdefault("metadata", {}).setdefault("workbook", {})["exercises"] = [
+        r.name for r in find_regions(nb, notebook)]
     return blank
+
+
+def exercise_count(nb: dict[str, Any], notebook: str = "notebook") -> int:
+    """How many exercises ``nb`` has: the list a blank copy records, else its regions and stubs."""
+    recorded = nb.get("metadata", {}).get("workbook", {}).get("exercises")
+    if isinstance(recorded, list) and recorded:
+        return len(recorded)
+    return len(find_regions(nb, notebook)) + stub_count(nb)
 
 
 def stub_count(nb: dict[str, Any]) -> int:

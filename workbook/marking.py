@@ -34,7 +34,9 @@ def mark_problems(nb: Any) -> int:
     problems = cell_problems(nb)
     by_cell: dict[int, list[str]] = {}
     for problem in problems:
-        by_cell.setdefault(problem.cell, []).append(note_text(problem.kind, problem.what))
+        notes = by_cell.setdefault(problem.cell, [])
+        if note_text(problem.kind, problem.what) not in notes:
+            notes.append(note_text(problem.kind, problem.what))
     for index in sorted(by_cell, reverse=True):  # from the bottom, so indices stay valid
         note = nbformat.v4.new_markdown_cell("\n\n".join(by_cell[index]))
         note.metadata["tags"] = ["workbook-problem-note"]

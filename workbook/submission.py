@@ -157,7 +157,9 @@ def _cover_page(target: Path, config: Config, entries: list[tuple[str, int]], re
         out += ["#" + text(f"Group: {config.group}", 12), ""]
     out += ["#v(1cm)", "#" + text("Contents", 12, "bold"), "#v(0.2cm)"]
     for (title, page), status in zip(entries, report.notebooks):
-        lines = [text(f"{status.checks_passed} checks passed, {status.exercises} exercises", 9, fill=gray)]
+        passed, count = status.checks_passed, status.exercises
+        lines = [text(f"{passed} check{'s' * (passed != 1)} passed, {count} exercise{'s' * (count != 1)}",
+                      9, fill=gray)]
         if partial:
             unfinished = any(status.counts.values())
             lines.append(text(status.count_line() if unfinished else "complete: nothing marked", 9,
