@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib.util
 import os
 import platform
 import re
@@ -635,6 +636,8 @@ def markdown(report: dict[str, Any]) -> str:
             f"- One notebook edited ({rb['one_changed']['notebook']}): {rb['one_changed']['median_s']:.1f} s; re-executed: {', '.join(rb['one_changed']['reexecuted'])}.",
             "",
         ]
+    if report.get("training_skipped"):
+        lines += ["## Training", "", f"Skipped: {report['training_skipped']}.", ""]
     tr = report.get("training")
     if tr:
         best, ref = tr["best"], tr["reference"]
@@ -738,7 +741,11 @@ def main(argv: Iterable[str] | None = None) -> int:
         if not args.skip_cold:
             log(f"PDF engines on the cold build's executed notebooks ({args.repeats} of each, alternating)")
             report["engines"] = engines(build, args.names, args.repeats, log)
-        if not args.skip_training:
+        if not args.skip_training and importlib.util.find_spec("instructor") is None:
+            # the student release has no instructor package, so no published setup to train against
+            log("training: skipped (the published setup is in the instructor package, which is not here)")
+            report["training_skipped"] = "the instructor package (the published setup) is not in this folder"
+        elif not args.skip_training:
             log(f"training ({args.repeats} of each, alternating)")
             report["training"] = training(args.repeats, args.quick, args.device, args.seed, log, notebook_results, args.threads)
         if args.fresh_setup:
