@@ -137,31 +137,6 @@ def test_logistic_check_rejects_a_hidden_layer_and_a_softmax(capsys):
         m1d.check_logistic(nn.Sequential(nn.Linear(40, 10), nn.Softmax(dim=1)))
 
 
-class PlainMLP(nn.Module):
-    """40-100-100-10 with ReLUs and no skip connection: the parameter count of the paper's MLP."""
-
-    def __init__(self, hidden: int = 100, dropout: float = 0.0):
-        super().__init__()
-        self.layers = nn.Sequential(
-            nn.Linear(40, hidden),
-            nn.ReLU(),
-            nn.Dropout(dropout),
-            nn.Linear(hidden, hidden),
-            nn.ReLU(),
-            nn.Dropout(dropout),
-            nn.Linear(hidden, 10),
-        )
-
-    def forward(self, x):
-        return self.layers(x)
-
-
-def test_mlp_check_rejects_an_mlp_without_the_skip_connection(capsys):
-    assert sum(p.numel() for p in PlainMLP().parameters()) == m1d.PARAMS["mlp"]
-    with pytest.raises(CheckFailed, match="skip connection"):
-        m1d.check_mlp(PlainMLP)
-
-
 class FlattenFirstCNN(nn.Module):
     """Wrong: 40 channels of length 1 instead of 1 channel of 40 positions: nothing shared."""
 

@@ -13,7 +13,10 @@ stopping that does not restore the best weights, ``reduction="sum"``, no
 from __future__ import annotations
 
 import pytest
+from torch import nn
 
+from helpers import mnist1d as m1d
+from helpers.checks import CheckFailed
 from tests.instructor.cells import expect_check_failure, fail_lines, run_cells
 
 NOTEBOOK = "03_exercise_mnist1d"
@@ -378,3 +381,31 @@ def test_the_check_catches_the_mistake(exercise, mistake):
 def test_every_exercise_has_mistakes():
     assert set(MISTAKES) == {"3.1", "3.2", "3.3", "3.4"}
     assert sum(len(m) for m in MISTAKES.values()) >= 40
+
+
+# --- the MLP check on an MLP one step short of the answer (no skip connection) ---------------
+
+
+class PlainMLP(nn.Module):
+    """40-100-100-10 with ReLUs and no skip connection: the parameter count of the paper's MLP."""
+
+    def __init__(self, hidden: int = 100, dropout: float = 0.0):
+        super().__init__()
+        self.layers = nn.Sequential(
+            nn.Linear(40, hidden),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, 10),
+        )
+
+    def forward(self, x):
+        return self.layers(x)
+
+
+def test_mlp_check_rejects_an_mlp_without_the_skip_connection(capsys):
+    assert sum(p.numel() for p in PlainMLP().parameters()) == m1d.PARAMS["mlp"]
+    with pytest.raises(CheckFailed, match="skip connection"):
+        m1d.check_mlp(PlainMLP)
