@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
+import shutil
 import subprocess
 
 import pytest
 
 from helpers import paths
-from tests.conftest import PYTHON
+from tests.conftest import PYTHON, Workbook, make_notebook, write_mini_notebooks
 from workbook import portability
 
 
@@ -54,16 +54,22 @@ def test_only_capabilities_this_cpu_has_are_offered():
 
 @pytest.mark.slow
 def test_a_quick_grid_runs_and_writes_its_report(tmp_path):
-    env = dict(os.environ, WORKBOOK_BUILD_DIR=str(tmp_path), PYTHONUNBUFFERED="1")
+    """On a mini workbook whose notebook 1 records a check, so that it runs in a blank release too."""
+    wb = Workbook(tmp_path / "wb")
+    write_mini_notebooks(wb.notebooks, {"01_inclass_pytorch": make_notebook("Mini 1: a check and its record", [
+        ("code", "from helpers.checks import check_close\ncheck_close('one third', 1 / 3, 0.3333, atol=1e-3)"),
+        ("code", "from helpers.results import save_results\nsave_results('01_inclass_pytorch', {'seed': seed})"),
+    ])})
+    shutil.copytree(paths.DATA, wb.data)
     cmd = [PYTHON, "-m", "workbook", "portability", "--quick", "--seeds", "0,1", "--threads", "1",
-           "--capabilities", "default", "--only", "02_homework_linear_vs_relu"]
-    result = subprocess.run(cmd, cwd=paths.ROOT, env=env, capture_output=True, text=True, timeout=600)
+           "--capabilities", "default", "--only", "01_inclass_pytorch"]
+    result = subprocess.run(cmd, cwd=paths.ROOT, env=wb.env(), capture_output=True, text=True, timeout=600)
     print(result.stdout, result.stderr[-2000:])
-    report = json.loads((tmp_path / "portability.json").read_text(encoding="utf-8"))
+    report = json.loads((wb.build / "portability.json").read_text(encoding="utf-8"))
     assert [p["label"] for p in report["points"]] == ["default-seed0-threads1", "default-seed1-threads1"]
-    checks = report["summary"]["checks"]["02_homework_linear_vs_relu"]
+    checks = report["summary"]["checks"]["01_inclass_pytorch"]
     assert checks and all(c["runs"] == 2 for c in checks.values())
-    assert "## 02_homework_linear_vs_relu" in (tmp_path / "portability.md").read_text(encoding="utf-8")
+    assert "## 01_inclass_pytorch" in (wb.build / "portability.md").read_text(encoding="utf-8")
 
 
 def _table_point(capability: str, seed: int, cnn: float, mlp: float) -> dict:
