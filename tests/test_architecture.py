@@ -51,6 +51,10 @@ def import_statements(module: str, path: Path) -> list[tuple[str, list[str]]]:
         if isinstance(node, ast.Import):
             found += [(alias.name, []) for alias in node.names]
         elif (dynamic := _dynamic_import(node)) is not None:
+            if dynamic.startswith("."):  # import_module(".name", __name__): relative to the package
+                dots = len(dynamic) - len(dynamic.lstrip("."))
+                base = package.split(".")
+                dynamic = ".".join(base[: len(base) - dots + 1] + [dynamic.lstrip(".")])
             found.append((dynamic, []))
         elif isinstance(node, ast.ImportFrom):
             if node.level:
@@ -214,7 +218,7 @@ def test_the_graph_guards_see_cycles_and_dynamic_imports_in_a_real_package(tmp_p
     (pkg / "__init__.py").write_text("")
     (pkg / "a.py").write_text("def f():\n    from . import b\n")
     (pkg / "b.py").write_text("from pkg import c\n")
-    (pkg / "c.py").write_text("import importlib\n\nA = importlib.import_module('pkg.a')\n")
+    (pkg / "c.py").write_text("import importlib\n\nA = importlib.import_module('.a', __package__)\n")
     graph = project_graph(tmp_path, ("pkg",))
     assert find_cycle(graph) == ["pkg.a", "pkg.b", "pkg.c", "pkg.a"], graph
     (pkg / "c.py").write_text("X = 1\n")

@@ -186,3 +186,15 @@ def test_a_pass_printed_before_a_failure_in_the_same_cell_is_not_counted():
     status = NotebookStatus("nb")
     inspect_executed({"cells": cells}, status)
     assert status.checks_passed == 1  # the second cell's; the first cell stopped at the exercise
+
+
+def test_a_partial_pdf_of_the_notebooks_as_they_are_is_not_stale_when_a_plain_build_refuses(mini):
+    """Stale means built from other notebooks: other options (PARTIAL, QUICK) do not make it so."""
+    _student_state(mini)
+    assert mini.build_cmd("pdf", "--quick=1", "--partial=1").returncode == 0
+    before = (mini.build / "submission.pdf").read_bytes()
+    result = mini.build_cmd("pdf", "--quick=1")
+    assert result.returncode == 1 and "make pdf PARTIAL=1" in result.stderr
+    assert "was NOT updated" in result.stderr
+    assert (mini.build / "submission.pdf").read_bytes() == before
+    assert not (mini.build / "submission.stale.pdf").exists()

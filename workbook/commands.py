@@ -138,15 +138,10 @@ def cmd_pdf(options: Options, reporter: Reporter, keep_zip: bool = False) -> Pat
     """
     try:
         target, written = _build_pdf(options, reporter)
-    except export.ExportError as err:
-        raise BuildError(str(err) + submission.retire_stale(current_sources(options))) from err
-    except BuildError as err:
-        raise BuildError(str(err) + submission.retire_stale(current_sources(options))) from err
-    except BaseException:
-        try:  # an interruption or an internal error: still never leave a stale PDF under its name
-            print(submission.retire_stale(current_sources(options)).strip(), file=sys.stderr)
-        except Exception:  # noqa: BLE001 - the original error is the one to report
-            pass
+    except (export.ExportError, BuildError) as err:
+        raise BuildError(str(err) + _retire_note(options)) from err
+    except BaseException:  # an interruption or an internal error: still no stale PDF under its name
+        print(_retire_note(options).strip(), file=sys.stderr)
         raise
     if written and not keep_zip:
         note = submission.retire_zip("it holds the PDF of an earlier build")
@@ -155,7 +150,20 @@ def cmd_pdf(options: Options, reporter: Reporter, keep_zip: bool = False) -> Pat
     return target
 
 
+def _retire_note(options: Options) -> str:
+    """Retire a stale submission after a failure; the sentence for the message. Never raises:
+    the failure that brought us here is the one to report."""
+    try:
+        return submission.retire_stale(current_sources(options))
+    except Exception as err:  # noqa: BLE001
+        return (f"\nCould not check whether build/submission.pdf is stale ({type(err).__name__}: {err}); "
+                "do not hand it in before a build succeeds.")
+
+
 def _build_pdf(options: Options, reporter: Reporter) -> tuple[Path, bool]:
+    # what the notebooks are executed from, taken before they run: a notebook saved during the
+    # build then makes this PDF stale, as it is
+    sources = current_sources(options)
     engine = export.choose_engine()  # fail before any work when no PDF engine exists
     reporter.line(f"PDF engine: {engine.description}" + ("; partial submission (PARTIAL=1)" if options.partial else ""))
     config = submission.load_config(strict=options.strict)
@@ -182,7 +190,7 @@ def _build_pdf(options: Options, reporter: Reporter) -> tuple[Path, bool]:
                 raise BuildError(str(err)) from err
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-    target, written = submission.merge(pdfs, config, report, sources=current_sources(options), partial=options.partial)
+    target, written = submission.merge(pdfs, config, report, sources=sources, partial=options.partial)
     if options.partial and not report.ok:
         unfinished = "; ".join(f"{n.name}: {n.count_line()}" for n in report.notebooks if any(n.counts.values()))
         reporter.line(f"PARTIAL submission: {unfinished or 'problems listed above'}")
@@ -192,7 +200,13 @@ def _build_pdf(options: Options, reporter: Reporter) -> tuple[Path, bool]:
 
 def cmd_zip(options: Options, reporter: Reporter) -> None:
     pdf = cmd_pdf(options, reporter, keep_zip=True)
-    target = submission.make_zip(pdf, [execute.executed_dir() / f"{n}.ipynb" for n in options.notebooks])
+    try:
+        target = submission.make_zip(pdf, [execute.executed_dir() / f"{n}.ipynb" for n in options.notebooks])
+    except BaseException:
+        note = submission.retire_zip("the new zip could not be written; it held an earlier PDF")
+        if note:
+            print(note.strip(), file=sys.stderr)
+        raise
     reporter.line(f"zip written: {target}")
 
 

@@ -115,7 +115,8 @@ def blank_notebook(nb: dict[str, Any], notebook: str = "notebook") -> dict[str, 
 
 def exercise_count(nb: dict[str, Any], notebook: str = "notebook") -> int:
     """How many exercises ``nb`` has: the list a blank copy records, else its regions and stubs."""
-    recorded = nb.get("metadata", {}).get("workbook", {}).get("exercises")
+    ours = nb.get("metadata", {}).get("workbook")
+    recorded = ours.get("exercises") if isinstance(ours, dict) else None
     if isinstance(recorded, list) and recorded:
         return len(recorded)
     return len(find_regions(nb, notebook)) + stub_count(nb)

@@ -256,7 +256,7 @@ def _guarded_import_lines(source: str) -> set[int] | None:
         if caught & optional:
             for statement in node.body:
                 guarded |= {n.lineno for n in ast.walk(statement)
-                            if isinstance(n, (ast.Import, ast.ImportFrom))}
+                            if isinstance(n, (ast.Import, ast.ImportFrom, ast.Call))}
     return guarded
 
 

@@ -86,6 +86,13 @@ def submission_path() -> Path:
     return paths.build_dir() / "submission.pdf"
 
 
+def _content(sources: dict[str, Any]) -> dict[str, Any]:
+    """What a submission was built from, without how (quick, seed, device, partial): a PDF of the
+    notebooks as they are stays, whatever options a later failed build was given."""
+    return {name: ({k: v for k, v in entry.items() if k not in ("parameters", "partial")}
+                   if isinstance(entry, dict) else entry) for name, entry in sources.items()}
+
+
 def retire_stale(sources: dict[str, Any]) -> str:
     """After a failed build: rename an earlier ``submission.pdf`` that no longer matches the notebooks.
 
@@ -99,7 +106,7 @@ def retire_stale(sources: dict[str, Any]) -> str:
         return f"\nNo {target.name} was written." + retire_zip("there is no submission.pdf it could belong to")
     recorded = (read_json(target.parent / "submission.inputs.json") or {}).get("sources")
     when = dt.datetime.fromtimestamp(target.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
-    if recorded == sources:
+    if recorded and _content(recorded) == _content(sources):
         return f"\n{target} was NOT updated; it is the build of {when}, made from the notebooks as they are now."
     stale = target.with_name("submission.stale.pdf")
     os.replace(target, stale)
