@@ -198,3 +198,10 @@ def test_a_partial_pdf_of_the_notebooks_as_they_are_is_not_stale_when_a_plain_bu
     assert "was NOT updated" in result.stderr
     assert (mini.build / "submission.pdf").read_bytes() == before
     assert not (mini.build / "submission.stale.pdf").exists()
+
+
+def test_a_note_shows_its_text_as_it_is_in_markdown():
+    from workbook.marking import note_text
+
+    note = note_text(NOT_DONE, "Problem 3.2: MLP.__init__: a*b [x] <y> $z$")
+    assert r"MLP.\_\_init\_\_: a\*b \[x\] \<y\> \$z\$" in note  # no bold, link, tag or math

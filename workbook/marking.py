@@ -9,6 +9,7 @@ failed check or an error gets a Markdown note right before it, e.g.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from .check import CHECK_FAILED, ERROR, NOT_DONE, cell_problems
@@ -21,8 +22,13 @@ EXPLAIN = {
 }
 
 
+def _literal(text: str) -> str:
+    """``text`` as Markdown that shows it as it is (``__init__`` is not bold, ``*`` no emphasis)."""
+    return re.sub(r"([\\`*_{}\[\]<>#|~$])", r"\\\1", text)
+
+
 def note_text(kind: str, what: str) -> str:
-    return f"> **{LABELS[kind]}.** {what}\n>\n> *{EXPLAIN[kind]}*"
+    return f"> **{LABELS[kind]}.** {_literal(what)}\n>\n> *{EXPLAIN[kind]}*"
 
 
 def mark_problems(nb: Any) -> int:
