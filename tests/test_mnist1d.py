@@ -222,17 +222,28 @@ def test_section5_checks_on_recorded_figures(capsys):
     assert bounded["weight_decay_gap_narrowed"][0] == 20.0
     with pytest.raises(CheckFailed, match="narrows"):
         m1d.check_regularisation("dropout", plain, {"train": 99.0, "val": 62.0})
-    with pytest.raises(CheckFailed, match="rises by less than 5 points"):
-        m1d.check_regularisation("dropout", plain, {"train": 80.0, "val": 68.0})
+    # the training accuracy must fall by more than 10 points beyond the validation change, up or down
+    assert bounded["weight_decay_train_drop_beyond_val"][0] == 20.0
+    for val in (73.5, 50.5):
+        with pytest.raises(CheckFailed, match="far more than validation"):
+            m1d.check_regularisation("dropout", plain, {"train": 79.0, "val": val})
     m1d.check_best_recipe(98.0, 92.2)
     with pytest.raises(CheckFailed, match="validation"):
         m1d.check_best_recipe(92.0, 92.2)
     m1d.check_batch_norm({3e-3: 53, 1e-2: 75, 3e-2: 85}, {3e-3: 85, 1e-2: 90, 3e-2: 91})
     with pytest.raises(CheckFailed, match="every"):
         m1d.check_batch_norm({3e-3: 53, 1e-2: 75, 3e-2: 92}, {3e-3: 85, 1e-2: 90, 3e-2: 91})
-    m1d.check_optimisers({1e-2: 68, 1e-1: 87, 3e-1: 88}, {3e-3: 85, 1e-2: 90, 3e-2: 91})
-    with pytest.raises(CheckFailed, match="larger"):
-        m1d.check_optimisers({1e-2: 68, 1e-1: 87, 3e-1: 88}, {3e-3: 85, 1e-2: 90, 3e-1: 91})
+    sgd, adam = {1e-2: 68, 1e-1: 87, 3e-1: 88}, {3e-3: 85, 1e-2: 90, 3e-2: 91}
+    bounded = m1d.check_optimisers(sgd, adam, 88.5, 90.5)
+    assert bounded["optimisers_sgd_above_adam_lr"] == (20.0, ">", 0.0)  # 88 at 0.3 vs 68 at 0.01
+    assert bounded["optimisers_gap_tuned"][0] == 2.0  # the means over seeds, not the sweep's
+    with pytest.raises(CheckFailed, match="end close"):
+        m1d.check_optimisers(sgd, adam, 80.0, 90.5)
+    with pytest.raises(CheckFailed, match="larger"):  # SGD's best, 0.1, is Adam's best too
+        m1d.check_optimisers({1e-2: 68, 1e-1: 88, 3e-1: 87}, {1e-2: 90, 1e-1: 91}, 88.5, 90.5)
+    with pytest.raises(CheckFailed, match="larger"):  # no SGD rate above Adam's best
+        m1d.check_optimisers(sgd, {1e-2: 80, 1: 91}, 88.5, 90.5)
+    m1d.check_optimisers(sgd, {1e-3: 91, 1e-2: 85}, 88.5, 91.0)  # every SGD rate above Adam's
     m1d.check_schedule([{"val_accuracy": [0.5, 0.9, 0.93, 0.925]}], {1e-2: 90.0})
     with pytest.raises(CheckFailed, match="last epoch"):
         m1d.check_schedule([{"val_accuracy": [0.5, 0.95, 0.91]}], {1e-2: 90.0})
