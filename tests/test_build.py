@@ -394,3 +394,62 @@ def test_a_change_to_the_build_tool_reexecutes_nothing_but_a_change_to_helpers_d
     with open(code / "helpers" / "checks.py", "a", encoding="utf-8") as fh:
         fh.write("\n# an edit to the notebooks' library\n")
     assert build().count("executed in") == 3
+
+
+# A kernel whose port another process takes before the kernel binds it: the race between Jupyter's
+# client choosing five free ports and the kernel binding them (two notebooks start at once).
+PORT_TAKER = '''
+import json, os, socket, sys
+marker = os.environ["PORT_TAKER_MARKER"]
+try:  # "first": only the first kernel start of the whole build finds its port taken
+    os.close(os.open(marker, os.O_CREAT | os.O_EXCL))
+    take = True
+except FileExistsError:
+    take = os.environ["PORT_TAKER_WHEN"] == "always"
+if take:
+    info = json.load(open(sys.argv[-1]))
+    taken = socket.socket()
+    taken.bind((info["ip"], info["shell_port"]))
+    taken.listen()
+from ipykernel import kernelapp
+kernelapp.launch_new_instance()
+'''
+
+
+def _kernel_with_a_taken_port(wb, tmp_path, when: str) -> dict[str, str]:
+    """The build's environment, with the workbook kernel replaced by one that finds its port taken."""
+    spec_dir = tmp_path / "jupyter" / "kernels" / paths.KERNEL_NAME
+    spec_dir.mkdir(parents=True)
+    (tmp_path / "port_taker.py").write_text(PORT_TAKER, encoding="utf-8")
+    spec = {"argv": [PYTHON, str(tmp_path / "port_taker.py"), "-f", "{connection_file}"],
+            "display_name": "port taker", "language": "python"}
+    (spec_dir / "kernel.json").write_text(json.dumps(spec), encoding="utf-8")
+    return wb.env(JUPYTER_PATH=str(tmp_path / "jupyter"), PORT_TAKER_MARKER=str(tmp_path / "taken"),
+                  PORT_TAKER_WHEN=when)
+
+
+def test_a_kernel_whose_port_was_taken_is_started_again(mini, tmp_path):
+    _break_cell(mini, "print('after a restart')")  # one notebook to execute
+    result = mini.build_cmd("run", "--quick=1", env=_kernel_with_a_taken_port(mini, tmp_path, "first"))
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert (tmp_path / "taken").exists()  # the port really was taken once
+    assert "Address already in use" in output
+    assert "03_exercise_mnist1d: the kernel died as it started (attempt 1 of 3" in output
+    executed = json.loads((mini.build / "executed" / "03_exercise_mnist1d.ipynb").read_text(encoding="utf-8"))
+    printed = "".join("".join(o.get("text", "")) for c in executed["cells"] for o in c.get("outputs", []))
+    assert printed == "before\nafter a restart\n"  # every cell ran once, in the second kernel
+
+
+def test_a_kernel_that_dies_at_every_start_is_a_clear_error(mini, tmp_path):
+    before = snapshot(mini.build)
+    _break_cell(mini, "print('never runs')")
+    result = mini.build_cmd("pdf", "--quick=1", env=_kernel_with_a_taken_port(mini, tmp_path, "always"))
+    output = result.stdout + result.stderr
+    assert result.returncode == 1
+    assert "Traceback (most recent call last)" not in result.stdout  # the kernel's own error goes to stderr
+    assert output.count("the kernel died as it started (attempt") == 2
+    assert "The kernel died 3 times as it started, before running any cell" in result.stderr
+    assert "'Address already in use': other programs keep taking the kernel's ports; run the build again." in result.stderr
+    assert "The executed copy" not in result.stderr  # there is none: no cell ran
+    assert_nothing_lost(mini, before, failing="03_exercise_mnist1d")

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, TextIO
 
 #: Event kinds, in the order a notebook goes through them.
-KINDS = ("up_to_date", "queued", "started", "cell", "executed", "failed", "exported", "export_failed")
+KINDS = ("up_to_date", "queued", "started", "kernel_retry", "cell", "executed", "failed", "exported", "export_failed")
 PLAIN_PROGRESS_EVERY_S = 10.0
 
 
@@ -79,6 +79,8 @@ class Reporter:
             text = f"  {name}: up to date"
         elif event.kind == "started":
             text = f"  {name}: executing ({event.cells} cells)"
+        elif event.kind == "kernel_retry":
+            text = f"  {name}: {event.message}"
         elif event.kind == "cell":
             last = self._last_plain.get(name, event.wall)
             if event.wall - last >= PLAIN_PROGRESS_EVERY_S:
@@ -111,11 +113,11 @@ class Reporter:
 
     def _live(self, event: Event) -> None:
         name = event.notebook
-        if event.kind in {"up_to_date", "queued"}:
-            if event.kind == "up_to_date":
+        if event.kind in {"up_to_date", "queued", "kernel_retry"}:
+            if event.kind != "queued":
                 from tqdm import tqdm
 
-                tqdm.write(f"  {name}: up to date", file=self.stream)
+                tqdm.write(f"  {name}: {'up to date' if event.kind == 'up_to_date' else event.message}", file=self.stream)
             return
         bar = self._bar(name, event.cells)
         if event.kind == "started":

@@ -101,24 +101,52 @@ def _init_worker(queue: Any) -> None:
     _send = Forwarder(queue)
 
 
+#: How often a kernel that dies as it starts, before any cell ran, is started again. Jupyter's
+#: client picks the kernel's five TCP ports and the kernel binds them a moment later; in between,
+#: another process can take one (two notebooks start at once here), and the kernel exits with
+#: "ZMQError: Address already in use" (the race is described in posit-dev/positron#5799).
+KERNEL_START_ATTEMPTS = 3
+KERNEL_DIED_AT_START = "Kernel died before replying to kernel_info"  # jupyter_client's wording
+
+
+def kernel_died_at_start(err: BaseException) -> bool:
+    return isinstance(err, RuntimeError) and str(err).startswith(KERNEL_DIED_AT_START)
+
+
 def _reporting_engine(name: str) -> str:
-    """Register (once per process) a papermill engine that reports each finished cell; return its name."""
+    """Register (once per process) a papermill engine that reports each finished cell, and starts a
+    kernel again (new ports) when one dies before any cell ran; return the engine's name."""
     from papermill.engines import NBClientEngine, papermill_engines
 
     class ReportingEngine(NBClientEngine):
         @classmethod
         def execute_managed_notebook(cls, nb_man, kernel_name, **kwargs):
             total = len(nb_man.nb.cells)
-            finish = nb_man.cell_complete
+            begin, finish = nb_man.cell_start, nb_man.cell_complete
+            cells_started = 0
+
+            def cell_start(cell, cell_index=None, **kw):
+                nonlocal cells_started
+                cells_started += 1
+                return begin(cell, cell_index=cell_index, **kw)
 
             def cell_complete(cell, cell_index=None, **kw):
                 result = finish(cell, cell_index=cell_index, **kw)
                 _send(Event("cell", name, cell=(cell_index or 0) + 1, cells=total))
                 return result
 
-            nb_man.cell_complete = cell_complete
-            _send(Event("started", name, cells=total))
-            return super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
+            nb_man.cell_start, nb_man.cell_complete = cell_start, cell_complete
+            for attempt in range(1, KERNEL_START_ATTEMPTS + 1):
+                _send(Event("started", name, cells=total))
+                try:
+                    return super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
+                except RuntimeError as err:
+                    if cells_started or not kernel_died_at_start(err) or attempt == KERNEL_START_ATTEMPTS:
+                        raise
+                    _send(Event("kernel_retry", name, message=(
+                        f"the kernel died as it started (attempt {attempt} of {KERNEL_START_ATTEMPTS}; "
+                        "its error is above); starting a new one")))
+            raise AssertionError("unreachable")
 
     engine = f"workbook-{name}"
     papermill_engines.register(engine, ReportingEngine)
@@ -151,7 +179,16 @@ def describe_failure(name: str, err: Exception, failed_copy: Path) -> str:
             message += "\n  See the data error above for how to restore the file."
     else:
         message = f"{name}.ipynb could not be executed: {type(err).__name__}: {err}"
-    return message + f"\n  The executed copy with the full traceback: {failed_copy}"
+        if kernel_died_at_start(err):
+            message += (
+                f"\n  The kernel died {KERNEL_START_ATTEMPTS} times as it started, before running any cell; "
+                "its own error is printed above.\n"
+                "  'Address already in use': other programs keep taking the kernel's ports; run the build again.\n"
+                "  Anything else: the kernel's environment is broken; remove .venv and run `make setup` again."
+            )
+    if failed_copy.exists():  # none when the kernel never ran a cell
+        message += f"\n  The executed copy with the full traceback: {failed_copy}"
+    return message
 
 
 def execute(name: str, options: Options, inputs: dict[str, Any]) -> tuple[float, bool]:
@@ -221,6 +258,8 @@ def execute(name: str, options: Options, inputs: dict[str, Any]) -> tuple[float,
 def _keep_failed(tmp: Path, failed_copy: Path) -> None:
     if tmp.exists() and tmp.stat().st_size:
         os.replace(tmp, failed_copy)
+    else:  # nothing ran: an earlier run's failed copy would describe another failure
+        failed_copy.unlink(missing_ok=True)
     tmp.unlink(missing_ok=True)
 
 
