@@ -20,6 +20,11 @@ from helpers import linear_relu as lr
 
 matplotlib.use("Agg")
 
+# Every helper is called with another exercise's arguments on purpose; what torch and NumPy warn
+# about such calls (a list used as an index, an object that is not an array) is expected here.
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning",
+                                        "ignore::RuntimeWarning")
+
 #: Functions that act on the machine (a command-line entry point, rebuilding the shipped data).
 NOT_CALLED = {"main"}
 
