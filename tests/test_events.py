@@ -104,3 +104,19 @@ def test_an_export_cancelled_by_a_stopping_build_reports_nothing_and_raises_noth
     print(seen)
     assert seen == [("exported", "nb_done"), ("export_failed", "nb_failed")]
     assert reporter.events[1].message == "typst: bad input"
+
+
+@pytest.mark.parametrize("live", [False, True])
+def test_a_kernel_retry_is_one_whole_line_in_both_modes(live):
+    stream = io.StringIO()
+    reporter = Reporter(stream, live=live)
+    retry = "the kernel died as it started (attempt 1 of 3; its error is above); starting a new one"
+    for event in (Event("started", "nb", cells=3), Event("kernel_retry", "nb", message=retry),
+                  Event("started", "nb", cells=3), Event("cell", "nb", cell=3, cells=3)):
+        reporter(event)
+    reporter.close()
+    lines = [part.strip() for part in re.split(r"[\r\n]", stream.getvalue()) if part.strip()]
+    said = [line for line in lines if "kernel died" in line]
+    expected = re.escape(f"nb: {retry}")
+    assert len(said) == 1 and re.fullmatch(expected if live else r"\[\s*\d+\.\d s\] " + expected, said[0]), said
+    assert [e.kind for e in reporter.events] == ["started", "kernel_retry", "started", "cell"]
