@@ -72,6 +72,26 @@ def test_a_quick_grid_runs_and_writes_its_report(tmp_path):
     assert "## 01_inclass_pytorch" in (wb.build / "portability.md").read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
+def test_a_grid_over_unfinished_notebooks_does_not_start(tmp_path):
+    """A blank exercise would fail every point: the command says so at once, writes nothing, exits 1."""
+    from workbook import exercises
+
+    wb = Workbook(tmp_path / "wb")
+    write_mini_notebooks(wb.notebooks)
+    path = wb.notebooks / "01_inclass_pytorch.ipynb"
+    blank = exercises.blank_notebook(json.loads(path.read_text(encoding="utf-8")))
+    path.write_text(json.dumps(blank), encoding="utf-8")
+    shutil.copytree(paths.DATA, wb.data)
+    cmd = [PYTHON, "-m", "workbook", "portability", "--quick", "--seeds", "0", "--threads", "1",
+           "--capabilities", "default", "--only", "01_inclass_pytorch"]
+    result = subprocess.run(cmd, cwd=paths.ROOT, env=wb.env(), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "2 exercise(s) are not filled in (first: 01_inclass_pytorch: Problem 1.1: implement double" in result.stderr
+    assert "make check" in result.stderr and "portability grid" not in result.stdout
+    assert not (wb.build / "portability.json").exists() and not (wb.build / "portability").exists()
+
+
 def _table_point(capability: str, seed: int, cnn: float, mlp: float) -> dict:
     return {"label": f"{capability}-seed{seed}", "ok": True, "point": {"capability": capability, "seed": seed, "threads": 1},
             "results": {"nb": {"table": {"original": {"cnn": {"ours": cnn, "paper": 94}, "mlp": {"ours": mlp, "paper": 68}}}}}}

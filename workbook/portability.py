@@ -265,12 +265,33 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
+def unfinished_exercises(names: tuple[str, ...]) -> list[str]:
+    """Exercises still blank in the notebooks (read from their sources, nothing executed): a grid over
+    unfinished notebooks would fail at every point, so it does not start."""
+    from . import exercises
+    from .iorw import load_notebook_json, notebook_source
+
+    found = []
+    for name in names:
+        try:
+            found += [f"{name}: {u}" for u in exercises.unfilled(load_notebook_json(notebook_source(name)), name)]
+        except exercises.RegionError as err:
+            found.append(str(err).splitlines()[0])
+    return found
+
+
 def main(argv: Iterable[str] | None = None) -> int:
     from helpers.mnist1d import PAPER_BAND  # the published table's band (imports torch)
 
     from .bench import describe_machine, machine
 
     args = parse_args(list(argv) if argv is not None else sys.argv[1:])
+    unfinished = unfinished_exercises(args.names)
+    if unfinished:
+        print(f"portability measures finished notebooks, and {len(unfinished)} exercise(s) are not filled in "
+              f"(first: {unfinished[0]}): every grid point would fail.\nFix: finish them (`make check` lists "
+              "each one), then run `make portability` again.", file=sys.stderr)
+        return 1
     grid = [Point(c, s, t) for c in args.capability_list for s in args.seed_list for t in args.thread_list]
     print(f"portability grid: {len(grid)} points ({', '.join(args.capability_list)} x seeds {args.seeds} x "
           f"threads {args.threads}), {args.parallel} at a time", flush=True)
