@@ -55,6 +55,10 @@ def test_unfinished_work_is_refused_by_default_with_the_way_to_hand_in_anyway(mi
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert "make pdf PARTIAL=1" in result.stderr
+    # one problem, one line: the failure and what it means for the executed copy are not counted twice
+    lines = result.stdout.splitlines()
+    assert any("execution failed:" in line and "stale or missing until this is fixed" in line for line in lines)
+    assert not any(line.strip().startswith("- the executed copy") for line in lines), result.stdout
     # the earlier, complete submission no longer matches the notebooks: kept, but under a name nobody hands in
     assert not (mini.build / "submission.pdf").exists()
     assert (mini.build / "submission.stale.pdf").read_bytes() == before
@@ -87,6 +91,71 @@ def test_partial_submission_marks_every_unfinished_exercise(mini):
     assert "ERROR. NameError: name 'undefined_name' is not defined" in text
     assert "LATER-CELL-RAN 42" in text  # cells after an error still ran
     assert "mini-one says hello" in text
+
+
+def test_a_broken_answer_marker_is_on_the_cover_and_never_reads_as_complete(mini):
+    """A deleted END line makes the exercises of that notebook unreadable; its cover entry says so."""
+    _student_state(mini)
+    path = mini.notebooks / "01_inclass_pytorch.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        cell.source = cell.source.replace("<!-- END ANSWER -->", "")
+    nbformat.write(nb, path)
+    check = mini.build_cmd("check", "--quick=1")
+    assert check.returncode == 1
+    assert "region 'Question 1.2' is never closed; put its line '<!-- END ANSWER -->' back" in check.stdout
+    result = mini.build_cmd("pdf", "--quick=1", "--partial=1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "01_inclass_pytorch: 3 not done, 0 check failed, 0 errors; exercise markers broken" in result.stdout
+    cover = " ".join(PdfReader(mini.build / "submission.pdf").pages[0].extract_text().split())
+    print(cover)
+    assert "exercise markers broken" in cover and "is never closed" in cover
+    assert cover.count("complete: nothing marked") == 1  # notebook 2 only
+
+
+def test_cell_numbers_skip_the_cells_papermill_adds():
+    """PARTIAL=1 keeps papermill's two error notices in the executed copy: numbers are the student's."""
+    def cell(kind, tags=(), outputs=()):
+        c = {"cell_type": kind, "source": "x", "metadata": {"tags": list(tags)}}
+        if kind == "code":
+            c.update(outputs=list(outputs), execution_count=None)
+        return c
+    error = {"output_type": "error", "ename": "NameError", "evalue": "name 'y' is not defined", "traceback": []}
+    executed = {"cells": [
+        cell("markdown", ["papermill-error-cell-tag"]),  # "An Exception was encountered at ..."
+        cell("code", ["parameters"]),  # the student's cell 1
+        cell("code", ["injected-parameters"]),
+        cell("code"),  # the student's cell 2
+        cell("markdown", ["papermill-error-cell-tag"]),  # the anchor before the failing cell
+        cell("code", outputs=[error]),  # the student's cell 3
+    ]}
+    for number, c in enumerate(executed["cells"]):
+        if c["cell_type"] == "code":
+            c["execution_count"] = number  # 1, 2, 3, 5: not top to bottom, to see the numbering there too
+    status = NotebookStatus("nb")
+    inspect_executed(executed, status)
+    assert status.problems[0] == "cell 3: error: NameError: name 'y' is not defined", status.problems
+    assert status.problems[1].startswith("cell 3: not executed top to bottom"), status.problems
+
+
+def test_a_quick_build_says_so_on_its_cover_and_when_it_is_kept(mini):
+    reader = PdfReader(mini.build / "submission.pdf")  # the fixture's build: QUICK=1
+    cover = " ".join(reader.pages[0].extract_text().split())
+    assert "QUICK RUN (QUICK=1)" in cover and "Options: QUICK=1." in cover
+    assert "QUICK=1" in reader.metadata["/Title"]
+    # a failure that is not about the notebooks keeps the PDF: the message says how it was built
+    result = mini.build_cmd("pdf", "--quick=1", env=mini.env(WORKBOOK_PDF_ENGINE="latex", PATH="/nonexistent"))
+    assert result.returncode == 1
+    assert "with QUICK=1" in result.stderr and "it is not the submission" in result.stderr
+
+
+def test_build_options_name_what_differs_from_the_defaults():
+    from workbook.submission import build_options, is_quick
+
+    plain = {"a": {"parameters": {"quick": False, "seed": 0, "device": "auto"}, "partial": False}}
+    assert build_options(plain) == "" and not is_quick(plain)
+    odd = {"a": {"parameters": {"quick": True, "seed": 3, "device": "cpu"}, "partial": True}, "b": None}
+    assert build_options(odd) == "QUICK=1 SEED=3 DEVICE=cpu PARTIAL=1" and is_quick(odd)
 
 
 def test_partial_of_a_finished_workbook_marks_nothing(mini):

@@ -21,6 +21,9 @@ from .iorw import load_notebook_json, notebook_source, read_json
 #: What can be wrong with an exercise, as the report, the cover page and the PDF name it.
 NOT_DONE, CHECK_FAILED, ERROR = "not done", "check failed", "error"
 KINDS = (NOT_DONE, CHECK_FAILED, ERROR)
+#: Tags of cells that are not the student's: papermill's parameters cell, papermill's notices of an error
+#: (PARTIAL=1 keeps executing after one), and the build's own notes; cell numbers skip them.
+ADDED_TAGS = frozenset({"injected-parameters", "papermill-error-cell-tag", "workbook-problem-note"})
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,12 @@ class NotebookStatus:
     checks_passed: int = 0
     exercises: int = 0
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))  # per kind, for the cover
+    markers: str = ""  # a broken solution or answer marker (unclosed, nested, unnamed): the cover says so
+
+    @property
+    def unfinished(self) -> bool:
+        """Whether the cover of a partial submission must mark this notebook as not complete."""
+        return any(self.counts.values()) or bool(self.markers)
 
     def count_line(self) -> str:
         """E.g. ``2 not done, 1 check failed, 0 errors``."""
@@ -140,12 +149,12 @@ def inspect_executed(nb: dict[str, Any], status: NotebookStatus) -> None:
     Unfilled exercises and empty answers are listed from the source notebook
     (:func:`check_notebooks`); here they are only counted, once per exercise.
     """
-    injected = 0
+    added = 0  # cells papermill put in: its parameters cell, and its error notices (PARTIAL=1)
     numbers: list[int] = []
     for index, cell in enumerate(nb.get("cells", [])):
-        if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
-            injected = 1  # papermill's cell: number the rest as the student's notebook does
-        numbers.append(index + 1 - injected)  # 1-based, as in the student's notebook
+        if set(cell.get("metadata", {}).get("tags", [])) & ADDED_TAGS:
+            added += 1  # number the rest as the student's notebook does
+        numbers.append(index + 1 - added)  # 1-based, as in the student's notebook
         if cell.get("cell_type") == "code" and not _failed(cell):
             # a [PASS] printed in a cell that then failed (a check that stopped at an unfinished
             # exercise) does not count: nothing may look like a pass that was not one
@@ -181,15 +190,19 @@ def check_notebooks(names: tuple[str, ...], failures: list[ExecutionFailure]) ->
             source = load_notebook_json(notebook_source(name))
             status.exercises = exercises.exercise_count(source, name)
             status.problems += [f"unfilled exercise: {u}" for u in exercises.unfilled(source, name)]
-        except (BuildError, exercises.RegionError) as err:
+        except BuildError as err:  # the notebook cannot be read at all
             status.problems.append(str(err).splitlines()[0])
             continue
+        except exercises.RegionError as err:  # still report what the executed copy shows, below
+            status.markers = str(err).splitlines()[0]
+            status.problems.append(status.markers)
         if name in failed:
             first = failed[name].splitlines()
             detail = " ".join(line.strip() for line in first[:2])
-            if "NotImplementedError" not in detail:  # unfilled exercises are listed above already
-                status.problems.append(f"execution failed: {detail}")
-            status.problems.append(f"the executed copy is stale or missing until the failure is fixed ({first[-1].strip()})")
+            listed = any(p.startswith("unfilled exercise") for p in status.problems)
+            if "NotImplementedError" not in detail or not listed:  # unfilled exercises are listed already
+                status.problems.append(f"execution failed: {detail}; the executed copy is stale or missing "
+                                       f"until this is fixed ({first[-1].strip()})")
             continue
         executed = executed_dir() / f"{name}.ipynb"
         nb = read_json(executed)

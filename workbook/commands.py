@@ -192,9 +192,13 @@ def _build_pdf(options: Options, reporter: Reporter) -> tuple[Path, bool]:
         pool.shutdown(wait=True, cancel_futures=True)
     target, written = submission.merge(pdfs, config, report, sources=sources, partial=options.partial)
     if options.partial and not report.ok:
-        unfinished = "; ".join(f"{n.name}: {n.count_line()}" for n in report.notebooks if any(n.counts.values()))
+        unfinished = "; ".join(f"{n.name}: {n.count_line()}" + ("; exercise markers broken" if n.markers else "")
+                               for n in report.notebooks if n.unfinished)
         reporter.line(f"PARTIAL submission: {unfinished or 'problems listed above'}")
     reporter.line(f"submission {'written' if written else 'up to date'}: {target}")
+    if options.quick:
+        reporter.line("QUICK=1: a smoke run with very little training, and its cover says so; "
+                      "run `make pdf` without QUICK=1 for the PDF you hand in")
     return target, written
 
 

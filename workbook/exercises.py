@@ -54,22 +54,26 @@ def _scan(lines: list[str], cell_index: int, kind: str, notebook: str) -> list[R
     begin, end = (BEGIN_CODE, END_CODE) if kind == "code" else (BEGIN_ANSWER, END_ANSWER)
     regions, open_at, open_match = [], None, None
     where = f"{notebook} cell {cell_index + 1}"
+    end_line = "### END SOLUTION" if kind == "code" else "<!-- END ANSWER -->"
     for i, line in enumerate(lines):
         m = begin.match(line)
         if m:
             if open_at is not None:
-                raise RegionError(f"{where} line {i + 1}: a region starts inside the region opened on line {open_at + 1}; close it first")
+                raise RegionError(f"{where} line {i + 1}: a region starts inside the region opened on line {open_at + 1}; "
+                                  f"close that one first: put its line '{end_line}' back where your answer ends")
             if not m.group("name"):
                 raise RegionError(f"{where} line {i + 1}: the region has no name; write e.g. '### BEGIN SOLUTION Problem 3.2: implement MLP.forward'")
             open_at, open_match = i, m
         elif end.match(line):
             if open_at is None:
-                raise RegionError(f"{where} line {i + 1}: END marker without a BEGIN marker")
+                raise RegionError(f"{where} line {i + 1}: END marker without a BEGIN marker; "
+                                  "put the region's BEGIN line back, or remove this END line")
             indent = open_match.groupdict().get("indent") or ""
             regions.append(Region(cell_index, kind, open_match.group("name"), open_at, i, indent))
             open_at = None
     if open_at is not None:
-        raise RegionError(f"{where} line {open_at + 1}: region '{open_match.group('name')}' is never closed")
+        raise RegionError(f"{where} line {open_at + 1}: region '{open_match.group('name')}' is never closed; "
+                          f"put its line '{end_line}' back where your answer ends")
     return regions
 
 

@@ -86,6 +86,27 @@ def submission_path() -> Path:
     return paths.build_dir() / "submission.pdf"
 
 
+def is_quick(sources: dict[str, Any]) -> bool:
+    """Whether any notebook of a build was executed in quick mode (a smoke run)."""
+    return any(isinstance(e, dict) and (e.get("parameters") or {}).get("quick") for e in sources.values())
+
+
+def build_options(sources: dict[str, Any]) -> str:
+    """The options of a build that differ from the defaults, as typed: e.g. ``QUICK=1 SEED=3 PARTIAL=1``."""
+    entries = [e for e in sources.values() if isinstance(e, dict)]
+    params = [e.get("parameters") or {} for e in entries]
+    words = []
+    if any(p.get("quick") for p in params):
+        words.append("QUICK=1")
+    seeds = sorted({p.get("seed", 0) for p in params} - {0})
+    words += [f"SEED={s}" for s in seeds]
+    devices = sorted({str(p.get("device", "auto")) for p in params} - {"auto"})
+    words += [f"DEVICE={d}" for d in devices]
+    if any(e.get("partial") for e in entries):
+        words.append("PARTIAL=1")
+    return " ".join(words)
+
+
 def _content(sources: dict[str, Any]) -> dict[str, Any]:
     """What a submission was built from, without how (quick, seed, device, partial): a PDF of the
     notebooks as they are stays, whatever options a later failed build was given."""
@@ -107,7 +128,10 @@ def retire_stale(sources: dict[str, Any]) -> str:
     recorded = (read_json(target.parent / "submission.inputs.json") or {}).get("sources")
     when = dt.datetime.fromtimestamp(target.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
     if recorded and _content(recorded) == _content(sources):
-        return f"\n{target} was NOT updated; it is the build of {when}, made from the notebooks as they are now."
+        how = build_options(recorded)
+        return (f"\n{target} was NOT updated; it is the build of {when}, made from the notebooks as they are now"
+                + (f", with {how}" if how else "") + "."
+                + (" A QUICK=1 build trains very little: it is not the submission." if is_quick(recorded) else ""))
     stale = target.with_name("submission.stale.pdf")
     os.replace(target, stale)
     (target.parent / "submission.inputs.json").unlink(missing_ok=True)
@@ -129,7 +153,8 @@ def retire_zip(why: str) -> str:
 # --- the merged PDF -------------------------------------------------------------------------------
 
 
-def _cover_page(target: Path, config: Config, entries: list[tuple[str, int]], report: Report, partial: bool = False) -> None:
+def _cover_page(target: Path, config: Config, entries: list[tuple[str, int]], report: Report, partial: bool = False,
+                options: str = "") -> None:
     """A one-page PDF: course, sheet, students, contents, build facts. Typeset with Typst (no TeX needed).
 
     A partial submission says so under the title, and for each notebook how many
@@ -154,6 +179,9 @@ def _cover_page(target: Path, config: Config, entries: list[tuple[str, int]], re
         out += ["#v(0.2cm)", "#" + text("PARTIAL SUBMISSION: not every exercise is finished", 14, "bold", red),
                 "", "#" + text("Each unfinished exercise is marked NOT DONE, CHECK FAILED or ERROR where it occurs.",
                                10, fill=red)]
+    if "QUICK=1" in options.split():
+        out += ["#v(0.2cm)", "#" + text("QUICK RUN (QUICK=1): a smoke test with very little training, not the "
+                                        "results of the full notebooks", 12, "bold", red)]
     out += ["#v(1.2cm)", "#" + text("Submitted by", 12, "bold"), ""]
     if config.students:
         for s in config.students:
@@ -168,15 +196,18 @@ def _cover_page(target: Path, config: Config, entries: list[tuple[str, int]], re
         lines = [text(f"{passed} check{'s' * (passed != 1)} passed, {count} exercise{'s' * (count != 1)}",
                       9, fill=gray)]
         if partial:
-            unfinished = any(status.counts.values())
+            unfinished = status.unfinished
             lines.append(text(status.count_line() if unfinished else "complete: nothing marked", 9,
                               "bold" if unfinished else "regular", red if unfinished else gray))
+            if status.markers:  # the exercise markers are broken: its counts may miss exercises
+                lines.append(text(f"exercise markers broken: {status.markers}", 9, "bold", red))
         out += [f"#grid(columns: (1fr, auto), {text(title, 11)}, {text(f'page {page}', 11)})",
                 "#pad(left: 1.2em, stack(spacing: 0.5em, " + ", ".join(lines) + "))", "#v(0.3cm)"]
     stamp = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     how = ("every cell executed in a fresh kernel, also after errors (PARTIAL=1)" if partial
            else "every notebook executed top to bottom in a fresh kernel")
-    out.append(f"#place(bottom + left, {text(f'Built {stamp} by `make pdf`: {how}.', 8, fill=gray)})")
+    given = f" Options: {options}." if options else ""
+    out.append(f"#place(bottom + left, {text(f'Built {stamp} by `make pdf`: {how}.{given}', 8, fill=gray)})")
     # the source as bytes: the page refers to no file, so it needs neither a file nor a root folder
     target.write_bytes(typst.compile(("\n".join(out) + "\n").encode("utf-8"), ignore_system_fonts=True))
 
@@ -197,7 +228,8 @@ def merge(pdfs: list[Path], config: Config, report: Report, *, sources: dict[str
     target = build / "submission.pdf"
     titles = [notebook_title(executed_dir() / f"{p.stem}.ipynb") for p in pdfs]
     inputs = {"pdfs": [content_hash(p.read_bytes()) for p in pdfs], "config": config.metadata(),
-              "checks": [n.checks_passed for n in report.notebooks], "partial": partial, "sources": sources or {}}
+              "checks": [n.checks_passed for n in report.notebooks], "partial": partial, "sources": sources or {},
+              "marked": [[n.counts, n.markers] for n in report.notebooks]}
     stamp = build / "submission.inputs.json"
     if target.exists() and read_json(stamp) == inputs:
         return target, False
@@ -210,7 +242,7 @@ def merge(pdfs: list[Path], config: Config, report: Report, *, sources: dict[str
     def write(tmp: Path) -> None:
         cover = tmp.with_suffix(".cover.pdf")
         try:
-            _cover_page(cover, config, entries, report, partial)
+            _cover_page(cover, config, entries, report, partial, build_options(sources or {}))
             writer = PdfWriter()
             writer.append(PdfReader(cover))
             writer.add_outline_item("Cover", 0)
@@ -219,7 +251,8 @@ def merge(pdfs: list[Path], config: Config, report: Report, *, sources: dict[str
                 writer.add_outline_item(title, first_page - 1)
             authors = ", ".join(config.metadata()["authors"]) or "(no names given)"
             writer.add_metadata({
-                "/Title": f"{SHEET}: submission" + (" (PARTIAL: not every exercise is finished)" if partial else ""),
+                "/Title": f"{SHEET}: submission" + (" (PARTIAL: not every exercise is finished)" if partial else "")
+                + (" (QUICK=1: a smoke run)" if is_quick(sources or {}) else ""),
                 "/Author": authors,
                 "/Subject": f"{COURSE}. Contents: " + "; ".join(titles),
                 "/Keywords": "; ".join(titles),
