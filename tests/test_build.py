@@ -176,8 +176,39 @@ def test_fault_a_cell_that_raises(mini):
     assert "Traceback" not in result.stdout + result.stderr  # one clear message, no Python traceback
     assert "03_exercise_mnist1d.ipynb failed in cell 4 (In [4]: # a broken cell)" in result.stderr
     assert "ValueError: deliberately broken" in result.stderr
-    assert (mini.build / "executed" / "03_exercise_mnist1d.failed.ipynb").exists()
+    failed_copy = mini.build / "executed" / "03_exercise_mnist1d.failed.ipynb"
+    assert failed_copy.stat().st_mode & 0o777 == 0o644  # as readable as the executed copies
     assert_nothing_lost(mini, before)
+
+
+def test_fault_a_cell_python_cannot_read(mini):
+    """A syntax error names its line in the cell, never IPython's temporary file, and says nothing of it ran."""
+    before = snapshot(mini.build)
+    _break_cell(mini, "# a cell with a typo\nx = [1, 2\ny = 3")
+    result = mini.build_cmd("pdf", "--quick=1")
+    assert result.returncode == 1
+    assert "03_exercise_mnist1d.ipynb failed in cell 4" in result.stderr
+    assert "SyntaxError: '[' was never closed (line 2 of the cell)" in result.stderr, result.stderr
+    assert ".py, line" not in result.stderr and "none of it ran" in result.stderr
+    assert_nothing_lost(mini, before)
+    partial = mini.build_cmd("pdf", "--quick=1", "--partial=1")  # the same error, marked in the PDF
+    assert partial.returncode == 0, partial.stderr
+    assert "cell 4: error: SyntaxError: '[' was never closed (line 2 of the cell)" in partial.stdout, partial.stdout
+
+
+def test_check_counts_the_passes_before_a_failure(mini):
+    """The checks column of a notebook that failed counts what passed up to the failure, not 0."""
+    nb = make_notebook("Mini 3: two passes, then an error", [
+        ("code", "from helpers.checks import check_close\ncheck_close('first', 1, 1, atol=0)\n"
+                 "check_close('second', 2, 2, atol=0)"),
+        ("code", "raise ValueError('stop here')"),
+    ])
+    nbformat.write(nb, mini.notebooks / "03_exercise_mnist1d.ipynb")
+    result = mini.build_cmd("check", "--quick=1")
+    assert result.returncode == 1
+    row = next(line for line in result.stdout.splitlines() if line.startswith("03_exercise_mnist1d"))
+    assert row.split()[1:4] == ["0", "2", "1"], row  # exercises, checks, "1 problem(s)"
+    assert "checks: the [PASS] lines printed" in result.stdout
 
 
 def test_fault_a_failing_check(mini):

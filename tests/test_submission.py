@@ -130,3 +130,15 @@ def test_cover_page_sets_names_as_text_never_as_typst_markup(tmp_path):
     print(text)
     assert name in text and "student ID 123456" in text and "Group #2 [Tue]" in text
     assert "PARTIAL SUBMISSION" in text
+
+
+def test_the_copied_example_config_is_named_as_what_to_edit(tmp_path, capsys):
+    """A submission.toml still holding the example's names: the fix is to edit it, not to copy it again."""
+    from workbook.submission import EXAMPLE_CONFIG, load_config
+
+    config = tmp_path / "submission.toml"
+    config.write_text(EXAMPLE_CONFIG.read_text(encoding="utf-8"), encoding="utf-8")
+    load_config(config)
+    warning = capsys.readouterr().err
+    assert "lists no real student names" in warning
+    assert "replace the example entries in submission.toml" in warning and "copy " not in warning

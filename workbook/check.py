@@ -13,7 +13,7 @@ from typing import Any
 from helpers.checks import FAIL_TAG, PASS_TAG
 
 from . import exercises
-from .errors import BuildError
+from .errors import BuildError, cell_error_text
 from .execute import ExecutionFailure, executed_dir
 from .iorw import load_notebook_json, notebook_source, read_json
 
@@ -69,6 +69,8 @@ class Report:
             status = "ready" if not n.problems else f"{len(n.problems)} problem(s)"
             lines.append(f"{n.name:<{width}}  {n.exercises:>9}  {n.checks_passed:>6}  {status}")
             lines += [f"{'':<{width}}    - {p}" for p in n.problems]
+        lines.append("(exercises: code and written answers to fill in; checks: the [PASS] lines printed, "
+                     "in a notebook that failed those before the failure)")
         return "\n".join(lines)
 
     def summary(self) -> str:
@@ -132,7 +134,7 @@ def cell_problems(nb: dict[str, Any]) -> list[CellProblem]:
                 if not fail_lines:
                     found.append(CellProblem(index, CHECK_FAILED, value[:160]))
             else:
-                found.append(CellProblem(index, ERROR, f"{name}: {value[:160]}"))
+                found.append(CellProblem(index, ERROR, f"{name}: {cell_error_text(name, value)[:160]}"))
     return found
 
 
@@ -141,6 +143,16 @@ def _failed(cell: dict[str, Any]) -> bool:
     text = _text_outputs(cell)
     return (any(ln.startswith(FAIL_TAG) for ln in text.splitlines())
             or any(o.get("output_type") == "error" for o in cell.get("outputs", [])))
+
+
+def checks_passed(nb: dict[str, Any]) -> int:
+    """The [PASS] lines of an executed notebook, in cells that did not fail.
+
+    A [PASS] printed in a cell that then failed (a check that stopped at an
+    unfinished exercise) does not count: nothing may look like a pass that was not one.
+    """
+    return sum(_text_outputs(cell).count(PASS_TAG) for cell in nb.get("cells", [])
+               if cell.get("cell_type") == "code" and not _failed(cell))
 
 
 def inspect_executed(nb: dict[str, Any], status: NotebookStatus) -> None:
@@ -155,10 +167,7 @@ def inspect_executed(nb: dict[str, Any], status: NotebookStatus) -> None:
         if set(cell.get("metadata", {}).get("tags", [])) & ADDED_TAGS:
             added += 1  # number the rest as the student's notebook does
         numbers.append(index + 1 - added)  # 1-based, as in the student's notebook
-        if cell.get("cell_type") == "code" and not _failed(cell):
-            # a [PASS] printed in a cell that then failed (a check that stopped at an unfinished
-            # exercise) does not count: nothing may look like a pass that was not one
-            status.checks_passed += _text_outputs(cell).count(PASS_TAG)
+    status.checks_passed = checks_passed(nb)
     seen: set[tuple[str, str]] = set()
     for problem in cell_problems(nb):
         if (problem.kind, problem.what) in seen and problem.kind != ERROR:
@@ -203,6 +212,8 @@ def check_notebooks(names: tuple[str, ...], failures: list[ExecutionFailure]) ->
             if "NotImplementedError" not in detail or not listed:  # unfilled exercises are listed already
                 status.problems.append(f"execution failed: {detail}; the executed copy is stale or missing "
                                        f"until this is fixed ({first[-1].strip()})")
+            failed_copy = read_json(executed_dir() / f"{name}.failed.ipynb")  # this run's, up to the failure
+            status.checks_passed = checks_passed(failed_copy) if failed_copy else 0
             continue
         executed = executed_dir() / f"{name}.ipynb"
         nb = read_json(executed)

@@ -6,6 +6,20 @@ and exits non-zero; no Python traceback reaches the user for them.
 
 from __future__ import annotations
 
+import re
+
+#: Errors Python raises before a cell runs at all: it could not read the cell.
+UNREADABLE = ("SyntaxError", "IndentationError", "TabError")
+#: IPython names a cell's code after a temporary file ("(2915528126.py, line 8)" or "(<string>, line 8)").
+_CELL_FILE = re.compile(r"\((?:[^()\s]+\.py|<[^>]*>), line (\d+)\)")
+
+
+def cell_error_text(ename: str, evalue: str) -> str:
+    """An error of a cell as a student reads it: a syntax error's line counted in the cell, not in a temporary file."""
+    if ename in UNREADABLE:
+        evalue = _CELL_FILE.sub(r"(line \1 of the cell)", evalue)
+    return evalue
+
 
 class WorkbookError(RuntimeError):
     """Base class: a problem the user can fix; the message says how."""

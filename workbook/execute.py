@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterable
 
 from helpers import paths
 
-from .errors import BuildError
+from .errors import UNREADABLE, BuildError, cell_error_text
 from .events import Event, Forwarder
 from .iorw import atomic_write, content_hash, load_notebook_json, notebook_source, read_json, tree_hash, write_json
 from .options import Options
@@ -169,9 +169,12 @@ def describe_failure(name: str, err: Exception, failed_copy: Path) -> str:
         cell = err.cell_index + (0 if _injected_before(failed_copy, err.cell_index) else 1)
         message = (
             f"{name}.ipynb failed in cell {cell} (In [{err.exec_count}]: {first_line.strip()[:70]})\n"
-            f"  {err.ename}: {err.evalue}"
+            f"  {err.ename}: {cell_error_text(err.ename, str(err.evalue))}"
         )
-        if err.ename == "NotImplementedError":
+        if err.ename in UNREADABLE:
+            message += ("\n  Python could not read this cell, so none of it ran: fix the line named above "
+                        "(counted from the cell's first line).")
+        elif err.ename == "NotImplementedError":
             message += "\n  This is an exercise that is not filled in yet: write its solution, then run the build again."
         elif err.ename == "CheckFailed":
             message += "\n  A check failed: the line above says what was compared; fix the exercise before it."
@@ -257,6 +260,7 @@ def execute(name: str, options: Options, inputs: dict[str, Any]) -> tuple[float,
 
 def _keep_failed(tmp: Path, failed_copy: Path) -> None:
     if tmp.exists() and tmp.stat().st_size:
+        os.chmod(tmp, 0o644)  # readable like the executed copies (the temporary file was private)
         os.replace(tmp, failed_copy)
     else:  # nothing ran: an earlier run's failed copy would describe another failure
         failed_copy.unlink(missing_ok=True)

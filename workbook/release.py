@@ -322,6 +322,10 @@ def assemble(root: Path | None = None) -> Release:
     if not from_git:
         release.notes.append(f"{root} is not a git checkout: the files were taken from the folder")
     readme = root / STUDENT_README
+    if not readme.is_file() and not (root / "instructor").is_dir():
+        raise ReleaseError(f"{root} is a student edition (it has no instructor/ folder and no {STUDENT_README}): "
+                           "`make release` makes a student edition from the instructors' workbook.\n"
+                           "Fix: nothing to do here; for your submission run `make pdf`.")
     if not readme.is_file():
         raise ReleaseError(f"the students' README is missing: {readme}.\n"
                            f"Fix: write {STUDENT_README} (it becomes README.md in the release).")

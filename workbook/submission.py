@@ -69,7 +69,8 @@ def load_config(path: Path | None = None, *, strict: bool = False) -> Config:
         students.append(Student(str(entry["name"]).strip(), str(entry.get("id", "")).strip()))
     placeholder = [s for s in students if s.name.lower().startswith("your name")]
     if not students or placeholder:
-        message = f"{path.name} lists no real student names.\nFix: {hint}."
+        message = (f"{path.name} lists no real student names.\nFix: replace the example entries in {path.name} "
+                   "with your names and student IDs.")
         if strict:
             raise BuildError(message)
         print(f"warning: {message}", file=sys.stderr)

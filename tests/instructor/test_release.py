@@ -307,6 +307,15 @@ def test_refuses_without_the_students_readme_or_any_solution(tmp_path):
         release.assemble(blank_root)
 
 
+def test_a_release_made_in_a_student_edition_says_what_it_is(tmp_path):
+    """`make release` in a published student folder: no instructor/ and no students' README there."""
+    root = mini_workbook(tmp_path / "student")
+    (root / "docs/student/README.md").unlink()
+    shutil.rmtree(root / "instructor")
+    with pytest.raises(ReleaseError, match="(?s)is a student edition .* for your submission run `make pdf`"):
+        release.assemble(root)
+
+
 def test_a_failed_release_leaves_the_earlier_one_as_it_was(tmp_path, monkeypatch):
     good = release.assemble(mini_workbook(tmp_path / "src"))
     out = tmp_path / "out"
