@@ -142,6 +142,7 @@ def test_a_quick_build_says_so_on_its_cover_and_when_it_is_kept(mini):
     reader = PdfReader(mini.build / "submission.pdf")  # the fixture's build: QUICK=1
     cover = " ".join(reader.pages[0].extract_text().split())
     assert "QUICK RUN (QUICK=1)" in cover and "Options: QUICK=1." in cover
+    assert "PDF page 2" in cover and "each notebook numbers its own pages" in cover
     assert "QUICK=1" in reader.metadata["/Title"]
     # a failure that is not about the notebooks keeps the PDF: the message says how it was built
     result = mini.build_cmd("pdf", "--quick=1", env=mini.env(WORKBOOK_PDF_ENGINE="latex", PATH="/nonexistent"))

@@ -69,8 +69,8 @@ class Report:
             status = "ready" if not n.problems else f"{len(n.problems)} problem(s)"
             lines.append(f"{n.name:<{width}}  {n.exercises:>9}  {n.checks_passed:>6}  {status}")
             lines += [f"{'':<{width}}    - {p}" for p in n.problems]
-        lines.append("(exercises: code and written answers to fill in; checks: the [PASS] lines printed, "
-                     "in a notebook that failed those before the failure)")
+        lines.append("(exercises: code and written answers to fill in; checks: [PASS] lines printed, "
+                     "up to the failure in a notebook that failed)")
         return "\n".join(lines)
 
     def summary(self) -> str:

@@ -191,7 +191,9 @@ def _cover_page(target: Path, config: Config, entries: list[tuple[str, int]], re
         out += ["#" + text("(no names given: fill in submission.toml)", 12, fill=red), ""]
     if config.group:
         out += ["#" + text(f"Group: {config.group}", 12), ""]
-    out += ["#v(1cm)", "#" + text("Contents", 12, "bold"), "#v(0.2cm)"]
+    out += ["#v(1cm)", "#" + text("Contents", 12, "bold"), "",
+            "#" + text("Pages of this PDF, as a PDF viewer counts them; each notebook numbers its own pages "
+                       "from 1 at the foot of the page.", 9, fill=gray), "#v(0.2cm)"]
     for (title, page), status in zip(entries, report.notebooks):
         passed, count = status.checks_passed, status.exercises
         lines = [text(f"{passed} check{'s' * (passed != 1)} passed, {count} exercise{'s' * (count != 1)}",
@@ -202,7 +204,7 @@ def _cover_page(target: Path, config: Config, entries: list[tuple[str, int]], re
                               "bold" if unfinished else "regular", red if unfinished else gray))
             if status.markers:  # the exercise markers are broken: its counts may miss exercises
                 lines.append(text(f"exercise markers broken: {status.markers}", 9, "bold", red))
-        out += [f"#grid(columns: (1fr, auto), {text(title, 11)}, {text(f'page {page}', 11)})",
+        out += [f"#grid(columns: (1fr, auto), {text(title, 11)}, {text(f'PDF page {page}', 11)})",
                 "#pad(left: 1.2em, stack(spacing: 0.5em, " + ", ".join(lines) + "))", "#v(0.3cm)"]
     stamp = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     how = ("every cell executed in a fresh kernel, also after errors (PARTIAL=1)" if partial
