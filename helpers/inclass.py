@@ -646,7 +646,7 @@ def check_linear_three_ways(theta_gd: Any, theta_nn: Any, theta_ls: Any, *, atol
     errors = {}
     for what, theta in (("gradient descent", theta_gd), ("nn.Linear + SGD", theta_nn)):
         theta = torch.as_tensor(theta).detach().double()
-        checks.check_close(f"3 {what} vs lstsq", theta, theta_ls, atol=atol)
+        checks.check_close(f"section 3: {what} vs lstsq", theta, theta_ls, atol=atol)
         errors[what] = float((theta - theta_ls).abs().max())
     return {"linear_three_ways_max_abs_diff": max(errors.values())}
 
@@ -660,7 +660,7 @@ def check_adam_beats_chance(history: Any, quick: bool) -> dict[str, float]:
     """Section 6: the final validation accuracy of the Adam run (a ``training.History``)
     exceeds ``ADAM_ACCURACY_BOUND[quick]``, well above chance (0.1 for ten classes)."""
     value = history.last("val_accuracy")
-    checks.check_greater("6 Adam validation accuracy", value, ADAM_ACCURACY_BOUND[bool(quick)],
+    checks.check_greater("section 6: Adam validation accuracy", value, ADAM_ACCURACY_BOUND[bool(quick)],
                          what="accuracy")
     return {"adam_val_accuracy_bound": ADAM_ACCURACY_BOUND[bool(quick)]}
 
@@ -668,6 +668,6 @@ def check_adam_beats_chance(history: Any, quick: bool) -> dict[str, float]:
 def check_same_predictions(reloaded: torch.Tensor, original: torch.Tensor) -> dict[str, float]:
     """Section 8: a reloaded model's outputs equal the original's, bit for bit. Both (N, C)."""
     same = torch.equal(torch.as_tensor(reloaded), torch.as_tensor(original))
-    checks.check_true("8 reloaded Adam model", same,
+    checks.check_true("section 8: reloaded Adam model", same,
                       f"{'same' if same else 'different'} outputs on {len(original)} test signals")
     return {}

@@ -164,11 +164,13 @@ def describe_failure(name: str, err: Exception, failed_copy: Path) -> str:
     from papermill.exceptions import PapermillExecutionError
 
     if isinstance(err, PapermillExecutionError):
-        first_line = next((ln for ln in err.source.splitlines() if ln.strip()), "")
+        first_line = next((ln.strip() for ln in err.source.splitlines() if ln.strip()), "")
+        if len(first_line) > 70:
+            first_line = first_line[:69] + "…"  # cut visibly, not in the middle of a word as if it ended there
         # papermill counts its injected-parameters cell; number cells as the student's notebook does
         cell = err.cell_index + (0 if _injected_before(failed_copy, err.cell_index) else 1)
         message = (
-            f"{name}.ipynb failed in cell {cell} (In [{err.exec_count}]: {first_line.strip()[:70]})\n"
+            f"{name}.ipynb failed in cell {cell} (In [{err.exec_count}]: {first_line})\n"
             f"  {err.ename}: {cell_error_text(err.ename, str(err.evalue))}"
         )
         if err.ename in UNREADABLE:
