@@ -382,3 +382,15 @@ def test_jupyter_nbconvert_to_typstpdf(tmp_path):
     assert "Traceback" not in done.stderr
     text = pypdf.PdfReader(tmp_path / "any.pdf").pages[0].extract_text()
     assert "In [1]:" in text and "\\mathbb" not in text
+
+
+def test_a_code_line_as_long_as_the_linter_allows_fits_on_one_line_of_the_pdf():
+    """Code lines of up to 100 characters (ruff's limit for the notebooks) are not wrapped: a wrapped
+    line starts again at the left edge, and its indentation, which is Python's syntax, is lost."""
+    line = "    x = compute_something(alpha, beta) + " + "y" * 41 + " + LAST_TOKEN_HERE"
+    line = line + "0" * (100 - len(line))
+    assert len(line) == 100
+    nb = new_notebook(cells=[new_code_cell("if True:\n" + line)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    text = "\n".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(export_pdf(nb, {"metadata": {"name": "w"}}))).pages)
+    assert any("compute_something" in row and "LAST_TOKEN_HERE" in row for row in text.splitlines()), text
