@@ -124,6 +124,16 @@ def check_rel_error(name: str, actual: Any, expected: Any, bound: float) -> bool
     )
 
 
+def _fmt_apart(value: float, bound: Any) -> tuple[str, str]:
+    """Both numbers with as many significant digits (3 to 10) as it takes to tell them apart in print,
+    so that a comparison never reads "2.29 < 2.29"."""
+    for digits in range(3, 11):
+        a, b = f"{value:.{digits}g}", f"{float(bound):.{digits}g}"
+        if a != b:
+            return a, b
+    return a, b
+
+
 def check_less(name: str, value: float, bound: float, *, what: str = "value") -> bool:
     """Pass when ``value < bound``."""
     value = float(value)
@@ -131,7 +141,7 @@ def check_less(name: str, value: float, bound: float, *, what: str = "value") ->
     return report(
         name,
         ok,
-        f"{what} {_fmt(value)} {'<' if ok else '>='} {_fmt(bound)}",
+        f"{what} {_fmt_apart(value, bound)[0]} {'<' if ok else '>='} {_fmt_apart(value, bound)[1]}",
         value=value,
         relation="<",
         bound=bound,
@@ -145,7 +155,7 @@ def check_greater(name: str, value: float, bound: float, *, what: str = "value")
     return report(
         name,
         ok,
-        f"{what} {_fmt(value)} {'>' if ok else '<='} {_fmt(bound)}",
+        f"{what} {_fmt_apart(value, bound)[0]} {'>' if ok else '<='} {_fmt_apart(value, bound)[1]}",
         value=value,
         relation=">",
         bound=bound,

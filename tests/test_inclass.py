@@ -222,3 +222,14 @@ def test_linear_data_and_lstsq():
     assert X.shape == (200, 3) and y.shape == (200,) and X.dtype == torch.float32
     w, b = inclass.lstsq_with_bias(X, y)
     assert np.allclose(w.numpy(), [1.0, -2.0, 3.0], atol=0.05) and abs(float(b) - 0.5) < 0.05
+
+
+def test_a_comparison_prints_enough_digits_to_tell_its_two_numbers_apart(capsys):
+    """A loss that fell from 2.2912 to 2.2891 must not read "2.29 < 2.29"."""
+    from helpers import checks
+
+    checks.check_less("one step", 2.2891, 2.2912, what="loss after one step")
+    checks.check_greater("gain", 5.0, 0, what="points")
+    printed = capsys.readouterr().out
+    assert "loss after one step 2.289 < 2.291" in printed
+    assert "points 5 > 0" in printed  # no digits where none are needed
