@@ -729,7 +729,7 @@ def check_training_loop(train: Callable, data: dict[str, torch.Tensor]) -> dict:
     accs = list(stopped.get("val_accuracy", []))
     best = int(np.argmax(accs)) if accs else -1
     checks.check_equal(
-        "early stopping: best_epoch (first with the highest val_accuracy)",
+        "early stopping: best_epoch (0-based; the first with the highest val_accuracy)",
         stopped.get("best_epoch"),
         best,
     )
@@ -743,7 +743,8 @@ def check_training_loop(train: Callable, data: dict[str, torch.Tensor]) -> dict:
         checks.check_true(
             "early stopping: returns the best epoch's weights",
             same,
-            f"weights {'equal' if same else 'differ from'} those of epoch {best + 1}",
+            f"weights {'equal' if same else 'differ from'} those after epoch {best + 1} "
+            f"(best_epoch {best})",
         )
 
     # a final model: no validation set
