@@ -967,7 +967,8 @@ def check_optimisers(
                       f"{'every' if above else 'no'} rate above Adam's best, {adam_lr:g}")
         return out
     _greater(name, "optimisers_sgd_above_adam_lr", max(above) - max(up_to), 0,
-             f"SGD's best above Adam's best rate {adam_lr:g} minus its best up to it (points)",
+             f"SGD's best accuracy at rates above {adam_lr:g} (Adam's best) minus its best at rates up "
+             "to it (points)",
              out)
     return out
 
