@@ -138,10 +138,11 @@ def check_less(name: str, value: float, bound: float, *, what: str = "value") ->
     """Pass when ``value < bound``."""
     value = float(value)
     ok = bool(np.isfinite(value)) and value < bound
+    shown = _fmt_apart(value, bound)
     return report(
         name,
         ok,
-        f"{what} {_fmt_apart(value, bound)[0]} {'<' if ok else '>='} {_fmt_apart(value, bound)[1]}",
+        f"{what} {shown[0]} {'<' if ok else '>='} {shown[1]}",
         value=value,
         relation="<",
         bound=bound,
@@ -152,10 +153,11 @@ def check_greater(name: str, value: float, bound: float, *, what: str = "value")
     """Pass when ``value > bound``."""
     value = float(value)
     ok = bool(np.isfinite(value)) and value > bound
+    shown = _fmt_apart(value, bound)
     return report(
         name,
         ok,
-        f"{what} {_fmt_apart(value, bound)[0]} {'>' if ok else '<='} {_fmt_apart(value, bound)[1]}",
+        f"{what} {shown[0]} {'>' if ok else '<='} {shown[1]}",
         value=value,
         relation=">",
         bound=bound,

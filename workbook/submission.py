@@ -155,7 +155,7 @@ def retire_zip(why: str) -> str:
 
 
 def _cover_page(target: Path, config: Config, entries: list[tuple[str, int]], report: Report, partial: bool = False,
-                options: str = "") -> None:
+                options: str = "", quick: bool = False) -> None:
     """A one-page PDF: course, sheet, students, contents, build facts. Typeset with Typst (no TeX needed).
 
     A partial submission says so under the title, and for each notebook how many
@@ -180,7 +180,7 @@ def _cover_page(target: Path, config: Config, entries: list[tuple[str, int]], re
         out += ["#v(0.2cm)", "#" + text("PARTIAL SUBMISSION: not every exercise is finished", 14, "bold", red),
                 "", "#" + text("Each unfinished exercise is marked NOT DONE, CHECK FAILED or ERROR where it occurs.",
                                10, fill=red)]
-    if "QUICK=1" in options.split():
+    if quick:
         out += ["#v(0.2cm)", "#" + text("QUICK RUN (QUICK=1): a smoke test with very little training, not the "
                                         "results of the full notebooks", 12, "bold", red)]
     out += ["#v(1.2cm)", "#" + text("Submitted by", 12, "bold"), ""]
@@ -233,6 +233,7 @@ def merge(pdfs: list[Path], config: Config, report: Report, *, sources: dict[str
     inputs = {"pdfs": [content_hash(p.read_bytes()) for p in pdfs], "config": config.metadata(),
               "checks": [n.checks_passed for n in report.notebooks], "partial": partial, "sources": sources or {},
               "marked": [[n.counts, n.markers] for n in report.notebooks]}
+    quick = is_quick(sources or {})
     stamp = build / "submission.inputs.json"
     if target.exists() and read_json(stamp) == inputs:
         return target, False
@@ -245,7 +246,7 @@ def merge(pdfs: list[Path], config: Config, report: Report, *, sources: dict[str
     def write(tmp: Path) -> None:
         cover = tmp.with_suffix(".cover.pdf")
         try:
-            _cover_page(cover, config, entries, report, partial, build_options(sources or {}))
+            _cover_page(cover, config, entries, report, partial, build_options(sources or {}), quick)
             writer = PdfWriter()
             writer.append(PdfReader(cover))
             writer.add_outline_item("Cover", 0)
@@ -255,7 +256,7 @@ def merge(pdfs: list[Path], config: Config, report: Report, *, sources: dict[str
             authors = ", ".join(config.metadata()["authors"]) or "(no names given)"
             writer.add_metadata({
                 "/Title": f"{SHEET}: submission" + (" (PARTIAL: not every exercise is finished)" if partial else "")
-                + (" (QUICK=1: a smoke run)" if is_quick(sources or {}) else ""),
+                + (" (QUICK=1: a smoke run)" if quick else ""),
                 "/Author": authors,
                 "/Subject": f"{COURSE}. Contents: " + "; ".join(titles),
                 "/Keywords": "; ".join(titles),
