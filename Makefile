@@ -25,7 +25,8 @@ endif
 .PHONY: help setup data run pdf check blank zip lab test test-all bench release portability clean
 
 help: ## show this menu
-	@echo "Deep Learning II workbook. Usage: make <target> [QUICK=1] [SEED=0] [DEVICE=auto|cpu|cuda|mps] [PARTIAL=1]"
+	@echo "Deep Learning II workbook. Usage: make <target> [QUICK=1] [SEED=0] [DEVICE=auto|cpu|cuda|mps]"
+	@echo "  pdf and zip also take [PARTIAL=1] [STRICT=1]; blank takes [FORCE=1]"
 	@echo
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
 

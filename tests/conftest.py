@@ -3,7 +3,7 @@
 The mini workbook has the three notebook names of the real one, but each
 notebook takes about a second to execute, so the build's behaviour (incremental
 runs, failures, interruptions, the PDF) can be tested quickly. The real
-notebooks are built once, in quick mode, by ``tests/test_e2e.py``.
+notebooks are built once, in quick mode, by ``tests/instructor/test_e2e.py``.
 """
 
 from __future__ import annotations
