@@ -91,3 +91,50 @@ def test_rebuild_with_write_replaces_file_and_checksum(monkeypatch, tmp_path):
     assert rebuild_tool.rebuild_mnist1d(tmp_path, write=True) == 0
     assert data.load_mnist1d(tmp_path)["x"][0, 0] != data.load_mnist1d()["x"][0, 0]
     assert data.expected_checksums(tmp_path)["mnist1d.npz"] == data.sha256(tmp_path / "mnist1d.npz")
+
+
+def _broken_copy(tmp_path, how: str):
+    """A copy of data/ whose mnist1d.npz is missing or has one bit flipped; returns its bytes (or None)."""
+    shutil.copytree(paths.DATA, tmp_path, dirs_exist_ok=True)
+    target = tmp_path / "mnist1d.npz"
+    if how == "missing":
+        target.unlink()
+        return None
+    blob = bytearray(target.read_bytes())
+    blob[1000] ^= 1
+    target.write_bytes(bytes(blob))
+    return bytes(blob)
+
+
+@pytest.mark.parametrize("how", ["missing", "corrupted"])
+def test_make_data_restores_a_broken_file_from_a_byte_identical_rebuild(monkeypatch, tmp_path, capsys, how):
+    _perturbed_rebuild(monkeypatch, 0.0)  # the rebuild of the machine that made the file: the same bytes
+    _broken_copy(tmp_path, how)
+    assert rebuild_tool.rebuild_mnist1d(tmp_path) == 0
+    assert data.sha256(tmp_path / "mnist1d.npz") == data.expected_checksums()["mnist1d.npz"]
+    out = capsys.readouterr().out
+    assert f"data file {how}" in out and f"restored {tmp_path / 'mnist1d.npz'}" in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in paths.DATA.iterdir())
+
+
+@pytest.mark.parametrize("how", ["missing", "corrupted"])
+def test_make_data_writes_nothing_when_the_rebuild_is_not_byte_identical(monkeypatch, tmp_path, capsys, how):
+    _perturbed_rebuild(monkeypatch, 3e-14)  # another CPU's last bits: close, but not the recorded bytes
+    before = _broken_copy(tmp_path, how)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert rebuild_tool.rebuild_mnist1d(tmp_path) == 1
+    err = capsys.readouterr().err
+    assert f"data file {how}" in err and "cannot replace it" in err and "Nothing was written" in err
+    assert "git checkout -- data/mnist1d.npz" in err
+    target = tmp_path / "mnist1d.npz"
+    assert (target.read_bytes() if target.exists() else None) == before  # left as it was
+    assert data.expected_checksums(tmp_path) == data.expected_checksums()  # the checksum untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == names  # no temporary file left behind
+
+
+def test_make_data_without_a_checksum_file_names_the_fix(monkeypatch, tmp_path, capsys):
+    _perturbed_rebuild(monkeypatch, 0.0)
+    _broken_copy(tmp_path, "corrupted")
+    (tmp_path / data.CHECKSUM_FILE).write_text("", encoding="utf-8")  # mnist1d.npz no longer listed
+    assert rebuild_tool.rebuild_mnist1d(tmp_path) == 1
+    assert "git checkout -- data" in capsys.readouterr().err
