@@ -30,6 +30,11 @@ class DataError(RuntimeError):
 def expected_checksums(data_dir: Path | None = None) -> dict[str, str]:
     """File name -> SHA-256, as recorded in ``data/SHA256SUMS``."""
     sums_file = (data_dir or paths.DATA) / CHECKSUM_FILE
+    if not sums_file.is_file():
+        raise DataError(
+            f"checksum file missing: {sums_file} (it records which data files are the right ones)\n"
+            f"Fix: restore it with `git checkout -- data/{CHECKSUM_FILE}`, or copy it from the workbook you downloaded."
+        )
     sums = {}
     for line in sums_file.read_text(encoding="utf-8").splitlines():
         if line.strip() and not line.startswith("#"):
@@ -54,7 +59,8 @@ def verified_path(name: str, data_dir: Path | None = None) -> Path:
             f"data file missing: {path}\n"
             f"  expected SHA-256: {expected}\n"
             f"  actual:           (no file)\n"
-            f"Fix: restore it with `git checkout -- data/{name}` or rebuild it with `make data`."
+            f"Fix: restore it with `git checkout -- data/{name}` (or copy it from the workbook you downloaded);\n"
+            "  or run `make data`, which restores it when this machine rebuilds the recorded bytes."
         )
     actual = sha256(path)
     if actual != expected:
@@ -62,7 +68,8 @@ def verified_path(name: str, data_dir: Path | None = None) -> Path:
             f"data file corrupted: {path} does not match its recorded checksum\n"
             f"  expected SHA-256: {expected}\n"
             f"  actual SHA-256:   {actual}\n"
-            f"Fix: restore it with `git checkout -- data/{name}` or rebuild it with `make data`."
+            f"Fix: restore it with `git checkout -- data/{name}` (or copy it from the workbook you downloaded);\n"
+            "  or run `make data`, which restores it when this machine rebuilds the recorded bytes."
         )
     return path
 

@@ -138,3 +138,15 @@ def test_make_data_without_a_checksum_file_names_the_fix(monkeypatch, tmp_path, 
     (tmp_path / data.CHECKSUM_FILE).write_text("", encoding="utf-8")  # mnist1d.npz no longer listed
     assert rebuild_tool.rebuild_mnist1d(tmp_path) == 1
     assert "git checkout -- data" in capsys.readouterr().err
+
+
+def test_missing_checksum_file_is_a_data_error_with_its_fix(monkeypatch, tmp_path, capsys):
+    shutil.copy(paths.DATA / "mnist1d.npz", tmp_path)  # the data, without SHA256SUMS
+    with pytest.raises(data.DataError) as err:
+        data.load_mnist1d(tmp_path)
+    assert f"checksum file missing: {tmp_path / 'SHA256SUMS'}" in str(err.value)
+    assert "git checkout -- data/SHA256SUMS" in str(err.value)
+    _perturbed_rebuild(monkeypatch, 0.0)
+    assert rebuild_tool.rebuild_mnist1d(tmp_path) == 1  # make data: the same message, no traceback
+    assert "checksum file missing" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mnist1d.npz"]
