@@ -77,3 +77,19 @@ def test_problem2_notebook_conventions():
             assert cell["outputs"] == [], "commit without outputs"
             assert _source(cell).startswith("#"), "every code cell starts with a comment"
             assert all(len(line) <= 100 for line in _source(cell).splitlines())
+
+
+def test_readme_sections_the_notebooks_name_exist_in_both_editions():
+    """A notebook that sends the reader to the README's "Some section" must find it in the README
+    of the course's repository and in the student edition's (docs/student/README.md)."""
+    named = set()
+    for path in sorted(paths.NOTEBOOKS.glob("*.ipynb")):
+        for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+            if cell["cell_type"] == "markdown":
+                named |= set(re.findall(r"README(?:'s|,)\s+\"([^\"]+)\"", _source(cell)))
+    assert named, "no notebook names a README section: the pattern of this test no longer matches"
+    for readme in (paths.ROOT / "README.md", paths.ROOT / "docs" / "student" / "README.md"):
+        headings = set(re.findall(r"^#+ (.+?)\s*$", readme.read_text(encoding="utf-8"), flags=re.M))
+        missing = named - headings
+        print(f"{readme.relative_to(paths.ROOT)}: sections named {sorted(named)}, missing {sorted(missing)}")
+        assert not missing, f"{readme} has no section {sorted(missing)}, which a notebook names"
