@@ -21,14 +21,17 @@ ifneq ($(shell cat $(STAMP) 2>/dev/null),$(CURDIR))
 .PHONY: $(STAMP)
 endif
 
+# The student edition has no instructor/ folder: its menu leaves out the instructors' targets.
+MENU_FILTER := $(if $(wildcard instructor),cat,grep -v '\#\# instructors:')
+
 .DEFAULT_GOAL := help
 .PHONY: help setup data run pdf check blank zip lab test test-all bench release portability clean
 
 help: ## show this menu
 	@echo "Deep Learning II workbook. Usage: make <target> [QUICK=1] [SEED=0] [DEVICE=auto|cpu|cuda|mps]"
-	@echo "  pdf and zip also take [PARTIAL=1] [STRICT=1]; blank takes [FORCE=1]"
+	@echo "  pdf and zip also take [PARTIAL=1] [STRICT=1]$(if $(wildcard instructor),; blank takes [FORCE=1])"
 	@echo
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | $(MENU_FILTER) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 
 setup: $(STAMP) ## create .venv from the pinned requirements (no-op when they did not change)
 
@@ -41,7 +44,7 @@ $(STAMP): requirements.txt pyproject.toml
 	@echo "$(CURDIR)" > $(STAMP)
 	@echo "environment ready: $(VENV) (kernel dl2-workbook)"
 
-data: $(STAMP) ## rebuild data/mnist1d.npz from the mnist1d package and verify it matches
+data: $(STAMP) ## rebuild data/mnist1d.npz from the mnist1d package and verify it matches (or restore a broken file)
 	$(PY) -m workbook data
 
 run: $(STAMP) ## execute the notebooks (only those whose inputs changed) into build/executed/
@@ -74,7 +77,7 @@ test-all: $(STAMP) ## every test: adds training, the real notebooks end to end, 
 bench: $(STAMP) ## measure build and training speed; writes build/bench.json and build/bench.md
 	$(PY) -m workbook bench
 
-portability: $(STAMP) ## run the notebooks over CPU capabilities x seeds x threads; margins in build/portability.md
+portability: $(STAMP) ## instructors: run the notebooks over CPU capabilities x seeds x threads; margins in build/portability.md
 	$(PY) -m workbook portability
 
 clean: ## remove build products (never notebooks, data or .venv)

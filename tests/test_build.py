@@ -363,8 +363,9 @@ def test_strict_mode_refuses_missing_names(mini):
 
 def test_make_help_lists_every_target():
     out = subprocess.run(["make", "-s", "help"], cwd=paths.ROOT, capture_output=True, text=True).stdout
-    for target in ("setup", "data", "run", "check", "pdf", "zip", "blank", "lab", "test", "bench", "clean"):
-        assert f"make {target}" in out
+    for target in ("setup", "data", "run", "check", "pdf", "zip", "blank", "release", "lab", "test", "bench",
+                   "portability", "clean"):
+        assert f"make {target} " in out
 
 
 def test_build_skips_the_slow_iri_grammar_but_still_validates_notebooks():

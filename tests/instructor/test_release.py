@@ -173,9 +173,15 @@ def test_make_setup_is_there_in_the_release(written):
     assert out.returncode == 0, out.stderr
     assert "pip install" in out.stdout and "-r requirements.txt" in out.stdout
     assert "-m workbook configure-lab" in out.stdout
-    menu = subprocess.run(["make", "-n", "help"], cwd=folder, capture_output=True, text=True,
+    menu = subprocess.run(["make", "-s", "help"], cwd=folder, capture_output=True, text=True,
                           timeout=60)
     assert menu.returncode == 0, menu.stderr
+    print(menu.stdout)
+    for target in ("setup", "check", "pdf", "zip", "lab", "test"):
+        assert f"make {target} " in menu.stdout
+    for target in ("blank", "release", "portability"):  # the instructors' targets: not a student's
+        assert f"make {target} " not in menu.stdout
+    assert "FORCE" not in menu.stdout
 
 
 # --- refusals, on small throw-away workbooks ---------------------------------------------------
