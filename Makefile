@@ -22,7 +22,7 @@ ifneq ($(shell cat $(STAMP) 2>/dev/null),$(CURDIR))
 endif
 
 # The student edition has no instructor/ folder: its menu leaves out the instructors' targets.
-MENU_FILTER := $(if $(wildcard instructor),cat,grep -v '\#\# instructors:')
+MENU_FILTER := $(if $(wildcard instructor),cat,grep -v ' instructors: ')
 
 .DEFAULT_GOAL := help
 .PHONY: help setup data run pdf check blank zip lab test test-all bench release portability clean
@@ -44,7 +44,7 @@ $(STAMP): requirements.txt pyproject.toml
 	@echo "$(CURDIR)" > $(STAMP)
 	@echo "environment ready: $(VENV) (kernel dl2-workbook)"
 
-data: $(STAMP) ## rebuild data/mnist1d.npz from the mnist1d package and verify it matches (or restore a broken file)
+data: $(STAMP) ## rebuild data/mnist1d.npz from the mnist1d package and verify it matches (restores a broken file when the rebuild is byte-identical)
 	$(PY) -m workbook data
 
 run: $(STAMP) ## execute the notebooks (only those whose inputs changed) into build/executed/

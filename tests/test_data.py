@@ -132,12 +132,31 @@ def test_make_data_writes_nothing_when_the_rebuild_is_not_byte_identical(monkeyp
     assert sorted(p.name for p in tmp_path.iterdir()) == names  # no temporary file left behind
 
 
-def test_make_data_without_a_checksum_file_names_the_fix(monkeypatch, tmp_path, capsys):
+def test_make_data_with_a_checksum_file_that_does_not_list_the_data_names_the_fix(monkeypatch, tmp_path, capsys):
     _perturbed_rebuild(monkeypatch, 0.0)
-    _broken_copy(tmp_path, "corrupted")
+    before = _broken_copy(tmp_path, "corrupted")
     (tmp_path / data.CHECKSUM_FILE).write_text("", encoding="utf-8")  # mnist1d.npz no longer listed
+    names = sorted(p.name for p in tmp_path.iterdir())
     assert rebuild_tool.rebuild_mnist1d(tmp_path) == 1
-    assert "git checkout -- data" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "mnist1d.npz is not listed in" in err
+    assert "restore data/ (both mnist1d.npz and SHA256SUMS) with `git checkout -- data`" in err
+    assert (tmp_path / "mnist1d.npz").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == names
+
+
+def test_make_data_that_cannot_write_says_so_and_leaves_the_file(monkeypatch, tmp_path, capsys):
+    _perturbed_rebuild(monkeypatch, 0.0)
+    before = _broken_copy(tmp_path, "corrupted")
+
+    def read_only(target, write):
+        raise PermissionError(13, "Permission denied", str(target))
+
+    monkeypatch.setattr(rebuild_tool, "atomic_write", read_only)
+    assert rebuild_tool.rebuild_mnist1d(tmp_path) == 1
+    err = capsys.readouterr().err
+    assert "cannot be written: [Errno 13] Permission denied" in err and f"make {tmp_path} writable" in err
+    assert (tmp_path / "mnist1d.npz").read_bytes() == before
 
 
 def test_missing_checksum_file_is_a_data_error_with_its_fix(monkeypatch, tmp_path, capsys):

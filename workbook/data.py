@@ -8,10 +8,9 @@ Build tooling: notebooks only load the shipped file (:mod:`helpers.data`).
 
 from __future__ import annotations
 
+import hashlib
 import io
-import os
 import sys
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -24,18 +23,24 @@ from helpers.data import (
 from helpers.files import atomic_write, sha256
 
 
-def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write arrays as an uncompressed .npz whose bytes depend only on the arrays.
+def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    """The arrays as an uncompressed .npz whose bytes depend only on the arrays.
 
     (Fixed member order and ZIP timestamps, so a rebuild is byte-identical and
     its checksum can be compared with the shipped one.)
     """
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as zf:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as zf:
         for key in MNIST1D_ARRAYS:
             buf = io.BytesIO()
             np.lib.format.write_array(buf, np.ascontiguousarray(arrays[key]), allow_pickle=False)
             info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
             zf.writestr(info, buf.getvalue())
+    return out.getvalue()
+
+
+def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    path.write_bytes(_npz_bytes(arrays))
 
 
 def make_mnist1d() -> dict[str, np.ndarray]:
@@ -91,7 +96,7 @@ def rebuild_mnist1d(data_dir: Path | None = None, *, write: bool = False) -> int
     if write:
         atomic_write(target, lambda tmp: _write_npz(tmp, arrays))
         sums_path = data_dir / CHECKSUM_FILE
-        sums = expected_checksums(data_dir) if sums_path.exists() else {}
+        sums = expected_checksums(data_dir) if sums_path.is_file() else {}
         sums[MNIST1D_FILE] = sha256(target)
         text = "".join(f"{v}  {k}\n" for k, v in sorted(sums.items()))
         atomic_write(sums_path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
@@ -130,14 +135,18 @@ def _restore(target: Path, arrays: dict[str, np.ndarray], data_dir: Path, proble
         print(f"{problem}\nFix: restore data/ (both {MNIST1D_FILE} and {CHECKSUM_FILE}) with "
               "`git checkout -- data`, or copy it from the workbook you downloaded.", file=sys.stderr)
         return 1
-    with tempfile.TemporaryDirectory(dir=data_dir) as tmp:
-        candidate = Path(tmp) / MNIST1D_FILE
-        _write_npz(candidate, arrays)
-        actual = sha256(candidate)
-        if actual == expected:
-            os.replace(candidate, target)  # same directory: atomic
-            print(f"{problem}\nrestored {target}: the rebuild's SHA-256 is the recorded one ({expected})")
-            return 0
+    blob = _npz_bytes(arrays)  # in memory: nothing is written unless it is the recorded file
+    actual = hashlib.sha256(blob).hexdigest()
+    if actual == expected:
+        try:
+            atomic_write(target, lambda tmp: tmp.write_bytes(blob))
+        except OSError as err:
+            print(f"{problem}\nThe rebuild is the recorded file, but it cannot be written: {err}\n"
+                  f"Fix: make {data_dir} writable and run `make data` again, or restore the file with "
+                  f"`git checkout -- data/{MNIST1D_FILE}`.", file=sys.stderr)
+            return 1
+        print(f"{problem}\nrestored {target}: the rebuild's SHA-256 is the recorded one ({expected})")
+        return 0
     print(
         f"{problem}\n"
         f"The rebuild on this machine cannot replace it: its SHA-256 ({actual}) is not the recorded\n"
