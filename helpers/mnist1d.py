@@ -178,6 +178,9 @@ def _check_model_basics(
     else:
         checks.check_param_count(f"{name}: trainable parameters", model, expected_params)
     check_returns_logits(name, model)
+    with torch.no_grad():  # eval mode (set above): no dropout, no batch statistics, no random draw
+        one = _attempt(f"{name}: a batch of one signal goes through", lambda: model(x[:1]))
+    checks.check_shape(f"{name}: logits for a batch of one signal", one, (1, NUM_CLASSES))
     model.train()
     checks.check_grads_reach_params(f"{name}: gradients", model, F.cross_entropy(model(x), y))
     # check_step_lowers_loss converts a loss that requires grad to float
@@ -293,14 +296,15 @@ def check_mlp(mlp_class: Callable[..., nn.Module]) -> None:
 
 
 def _record_stages(model: nn.Module, x: torch.Tensor) -> tuple[list, list]:
-    """Run ``model`` on ``x``: what each Conv1d and BatchNorm1d received and returned, in order."""
+    """Run ``model`` on ``x``: what each Conv1d, BatchNorm1d and Linear received and returned, in
+    order. Returns (the convolutions' records, all records)."""
     seen: list[tuple[nn.Module, torch.Tensor, torch.Tensor]] = []
     hooks = [
         m.register_forward_hook(
             lambda mod, inp, out: seen.append((mod, inp[0].detach(), out.detach()))
         )
         for m in model.modules()
-        if isinstance(m, (nn.Conv1d, nn.BatchNorm1d))
+        if isinstance(m, (nn.Conv1d, nn.BatchNorm1d, nn.Linear))
     ]
     try:
         with torch.no_grad():
@@ -345,6 +349,13 @@ def check_cnn(cnn_class: Callable[..., nn.Module]) -> None:
         if relu_ok
         else "conv 2 or 3 does not receive relu(output of the one before)",
     )
+    _check_relu_before_linear("CNN: a ReLU after the last convolution too", model, x1)
+    # the width is an argument: CNN(channels=8) must build 8 channels (drawn from a side stream of
+    # random numbers, so that the notebook's own draws are the same with or without this check)
+    with torch.random.fork_rng(devices=[]):
+        narrow = _attempt("CNN: CNN(channels=8) builds", lambda: cnn_class(channels=8))
+    checks.check_param_count("CNN: CNN(channels=8) has 8 channels (its parameters)", narrow,
+                             cnn_params(8))
 
     torch.manual_seed(0)
     normed = _attempt("CNN: CNN(batch_norm=True) builds", lambda: cnn_class(batch_norm=True))
@@ -362,6 +373,7 @@ def check_cnn(cnn_class: Callable[..., nn.Module]) -> None:
         [25, 25, 25],
     )
     _, stages = _record_stages(normed.train(), x1)
+    stages = [s for s in stages if not isinstance(s[0], nn.Linear)]  # the head is checked below
     kinds = ["conv" if isinstance(m, nn.Conv1d) else "norm" for m, _, _ in stages]
     checks.check_equal(
         "CNN with batch norm: order of the layers", " ".join(kinds), "conv norm " * 2 + "conv norm"
@@ -378,6 +390,29 @@ def check_cnn(cnn_class: Callable[..., nn.Module]) -> None:
             if direct and relu_after
             else "a norm does not get its conv's output, or no ReLU follows it",
         )
+    _check_relu_before_linear("CNN with batch norm: a ReLU after the last batch norm too",
+                              normed.eval(), x1)
+
+
+def cnn_params(channels: int) -> int:
+    """Parameters of the published CNN with ``channels`` channels (no batch norm): 5,210 for 25."""
+    c = channels
+    return (5 * c + c) + 2 * (3 * c * c + c) + (5 * c * NUM_CLASSES + NUM_CLASSES)
+
+
+def _check_relu_before_linear(name: str, model: nn.Module, x: torch.Tensor) -> None:
+    """The linear layer receives relu(output of the last convolution or batch norm), flattened."""
+    _, stages = _record_stages(model, x)
+    linears = [i for i, (m, _, _) in enumerate(stages) if isinstance(m, nn.Linear)]
+    if len(linears) != 1 or linears[0] == 0:
+        checks.report(name, False, f"{len(linears)} nn.Linear layers applied, expected 1 after the "
+                      "convolutions")
+        return
+    i = linears[0]
+    before, received = stages[i - 1][2], stages[i][1]
+    ok = received.shape == before.flatten(1).shape and torch.equal(received, F.relu(before).flatten(1))
+    checks.check_true(name, ok, "the linear layer gets relu(last stage).flatten(1)" if ok
+                      else "the linear layer does not get relu(output of the last stage), flattened")
 
 
 def check_shuffled(data: dict[str, Any], shuffled: dict[str, Any]) -> None:

@@ -224,6 +224,12 @@ MISTAKES = {  # exercise -> mistake -> [(snippet of the solution, what a student
                 "self.linear = nn.Sequential(nn.Linear(40, 10), nn.ReLU(), nn.Linear(10, 10))",
             ),
         ],
+        "squeeze() on the logits (a batch of one loses its batch axis)": [
+            (
+                "return self.linear(x)",
+                "return self.linear(x).squeeze()",
+            ),
+        ],
     },
     "3.3": {
         "softmax before the cross-entropy": [
@@ -294,6 +300,21 @@ MISTAKES = {  # exercise -> mistake -> [(snippet of the solution, what a student
         ],
     },
     "3.4": {
+        "no ReLU after the last convolution": [
+            (
+                "        for conv, norm in zip(self.convs, self.norms):\n            " + LAYER + "\n",
+                "        for k, (conv, norm) in enumerate(zip(self.convs, self.norms)):\n"
+                "            h = norm(conv(h))\n"
+                "            if k < 2:\n"
+                "                h = F.relu(h)\n",
+            ),
+        ],
+        "the width hard-coded to 25 channels": [
+            (
+                "        self.convs = nn.ModuleList([",
+                "        channels = 25  # the paper's width\n        self.convs = nn.ModuleList([",
+            ),
+        ],
         "padding=2 in the first layer": [
             (
                 CONV1,
