@@ -176,8 +176,9 @@ def check_realises_linear(
     """Problem 2a: ``build(w, L)`` returns weights of the family computing x -> x^T w on x >= 0.
 
     Draws ``cases`` random problems: width D in 1..max_width (D = 1 included),
-    depth L in 1..max_depth, w ~ N(0, 1) of mixed sign (for D >= 2 at least one
-    entry of each sign), X (points, D) uniform on [0, 2] with one all-zero row.
+    depth L in 1..max_depth, w ~ N(0, 1): for D >= 2 mostly of mixed sign (at least
+    one entry of each), and also all positive, all negative, or with an entry of
+    exactly zero; X (points, D) uniform on [0, 2] with one all-zero row.
     Passes when the worst relative error is at most ``CONSTRUCTION_TOL``.
     """
     rng = np.random.default_rng(seed)
@@ -186,7 +187,15 @@ def check_realises_linear(
         D = 1 + case % max_width  # every width appears
         L = int(rng.integers(1, max_depth + 1))
         w = rng.standard_normal(D)
-        if D >= 2:
+        signs = (case // max_width) % 6  # each width meets every sign pattern
+        if D >= 2 and signs == 3:
+            w = np.abs(w)  # all positive: a construction must not rely on a negative entry
+        elif D >= 2 and signs == 4:
+            w = -np.abs(w)  # all negative
+        elif D >= 2 and signs == 5:
+            w[0], w[1] = abs(w[0]), -abs(w[1])
+            w[-1] = 0.0  # an entry of exactly zero
+        elif D >= 2:
             w[0], w[1] = abs(w[0]), -abs(w[1])
         elif case % (2 * max_width) == 0:
             w = -np.abs(w)  # D = 1 with a negative weight

@@ -30,6 +30,13 @@ MISTAKES = {
         "W_{L+1} of shape (D,)": {"+ [out]": "+ [out[:, 0]]"},
         "rows instead of columns": {SPLIT: "        first[0, :], first[1, :] = "
                                            "np.maximum(w, 0.0), np.maximum(-w, 0.0)\n"},
+        # shortcuts for one sign pattern: the check must meet every sign pattern for D >= 2
+        "all-positive w: a wrong shortcut": {"    else:  # units 1 and 2": (
+            "    elif np.all(w >= 0):  # no split needed\n        first[0, :] = w\n"
+            "        out[0, 0] = 1.0\n    else:  # units 1 and 2")},
+        "all-negative w: the sign lost": {"    else:  # units 1 and 2": (
+            "    elif np.all(w <= 0):\n        first[:, 0] = -w\n        out[0, 0] = 1.0\n"
+            "    else:  # units 1 and 2")},
     },
     "2b": {
         "a linear target": {"y = np.abs(X[:, 0] - X[:, 1])": "y = X[:, 0] + X[:, 1]"},
