@@ -192,7 +192,28 @@ def check_linear_gd(fn: Callable[..., Any], *, atol: float = 1e-3) -> dict[str, 
                        torch.as_tensor(b).detach().double().reshape(-1)])
     theta_ls = torch.cat([w_ls, b_ls.reshape(1)])
     checks.check_close("1.3 (w, b) vs lstsq", theta, theta_ls, atol=atol)
+    checks.check_equal("1.3 shapes of w and b (b a 0-d scalar)",
+                       (tuple(torch.as_tensor(w).shape), tuple(torch.as_tensor(b).shape)),
+                       ((X.shape[1],), ()))
+    # the arguments are used, not the notebook's values: another step size and number of steps
+    lr, num_steps = GD_LR / 2, 7
+    _, _, short = _call("1.3 fit_linear_gd", fn, X, y, lr, num_steps)
+    expected = _gd_losses(X.double(), y.double(), lr, num_steps)
+    got = np.array([float(v) for v in short]) if len(short) == num_steps else np.full(num_steps, np.nan)
+    checks.check_rel_error(f"1.3 with lr={lr:g} and num_steps={num_steps}: losses vs this descent "
+                           "done here", got, expected, 1e-4)
     return {"linear_gd_max_abs_error": float((theta - theta_ls).abs().max())}
+
+
+def _gd_losses(X: torch.Tensor, y: torch.Tensor, lr: float, num_steps: int) -> np.ndarray:
+    """The losses of gradient descent on the mean squared error from w = 0, b = 0 (gradients
+    written out: 2/N X^T r and 2/N sum r, with r the residuals)."""
+    w, b, losses = torch.zeros(X.shape[1], dtype=X.dtype), torch.zeros((), dtype=X.dtype), []
+    for _ in range(num_steps):
+        r = X @ w + b - y
+        losses.append(float((r**2).mean()))
+        w, b = w - lr * 2 * X.T @ r / len(y), b - lr * 2 * r.mean()
+    return np.array(losses)
 
 
 # --- 1.4 nn.Module ------------------------------------------------------------------------------

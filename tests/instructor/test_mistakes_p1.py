@@ -76,6 +76,13 @@ MISTAKES = {
             "w = torch.zeros(X.shape[1], requires_grad=True)":
                 "w = torch.zeros(X.shape[1], 1, requires_grad=True)"},
         "one step too few": {"for _ in range(num_steps):": "for _ in range(num_steps - 1):"},
+        "the notebook's step size hard-coded": {
+            "            w -= lr * w.grad\n            b -= lr * b.grad\n":
+                "            w -= 0.1 * w.grad\n            b -= 0.1 * b.grad\n"},
+        "the notebook's number of steps hard-coded": {"for _ in range(num_steps):":
+                                                      "for _ in range(300):"},
+        "b of shape (1,), not a 0-d scalar": {"b = torch.zeros((), requires_grad=True)":
+                                              "b = torch.zeros(1, requires_grad=True)"},
     },
     "1.4": {
         "no ReLU": {"h = self.drop(torch.relu(self.fc1(x)))": "h = self.drop(self.fc1(x))",
