@@ -457,9 +457,31 @@ class _Recorder(nn.Module):
         self.lookup, self.marker = lookup, marker
         self.calls: list[dict[str, Any]] = []
         self.recording = True
+        # scripted validation: the k-th validation pass gets accuracy script[k] (labels y_val)
+        self.script: list[float | tuple[float, float]] | None = None  # accuracy or (accuracy, logit)
+        self.y_val: torch.Tensor | None = None
+        self.val_passes = 0
+
+    def _scripted(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """Logits right on the first round(accuracy * N) validation signals, wrong on the rest."""
+        assert self.script is not None and self.y_val is not None
+        rows = [self.lookup.get(row.numpy().tobytes(), ("unknown", -1)) for row in x.detach().cpu()]
+        if self.training or not rows or any(split != "val" for split, _ in rows):
+            return out
+        step = self.script[min(self.val_passes, len(self.script) - 1)]
+        accuracy, scale = step if isinstance(step, tuple) else (step, 5.0)  # scale: the confidence
+        self.val_passes += 1
+        labels = self.y_val[[i for _, i in rows]]
+        right = torch.arange(len(rows)) < round(accuracy * len(self.y_val))
+        predicted = torch.where(right, labels, (labels + 1) % NUM_CLASSES)
+        logits = torch.zeros(len(rows), NUM_CLASSES)
+        logits[torch.arange(len(rows)), predicted] = scale
+        return logits.to(out.device, out.dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.norm(self.linear(x))
+        if self.script is not None:
+            out = self._scripted(x, out)
         if self.recording:
             raw = x.detach().cpu()
             marked = bool(self.marker) and bool((raw.abs() > self.marker / 2).all())
@@ -597,7 +619,9 @@ def check_training_loop(train: Callable, data: dict[str, torch.Tensor]) -> dict:
     - the history holds, per epoch, the mean training loss and accuracy over the
       epoch's signals and the validation loss and accuracy (plain cross-entropy);
     - early stopping stops ``patience`` epochs after the best validation
-      accuracy and returns the weights of that epoch;
+      accuracy and returns the weights of that epoch, also on scripted validation
+      accuracies (an improvement after a worse epoch, a tie, a run that ends
+      before its patience runs out, a lowest loss away from the best accuracy);
     - ``x_val=None`` trains without validation.
     """
     d = _loop_data(data, 1000, 300)
@@ -607,6 +631,7 @@ def check_training_loop(train: Callable, data: dict[str, torch.Tensor]) -> dict:
     def run(seed: int = 0, **kwargs: Any) -> tuple[_Recorder, _RecordingSGD, Any, dict]:
         torch.manual_seed(0)
         model = _Recorder(_lookup(d), marker=kwargs.pop("marker", 0.0))
+        model.script, model.y_val = kwargs.pop("script", None), d["y_val"]
         optimizer = _RecordingSGD(
             model, d["y"], lr=0.05, label_smoothing=kwargs.get("label_smoothing", 0.0)
         )
@@ -782,6 +807,18 @@ def check_training_loop(train: Callable, data: dict[str, torch.Tensor]) -> dict:
             f"(best_epoch {best})",
         )
 
+    # scripted validation accuracies: an improvement after a worse epoch (the patience count starts
+    # again), a tie with the best (the first one counts), a run that ends before its patience runs
+    # out (the best weights are restored at the end of every run, not only at a stop), and a less
+    # confident epoch 2 whose validation *loss* is the lowest (1.91 against 2.06 at epoch 1)
+    for script, patience, budget in (
+        ([0.3, 0.5, 0.4, 0.6, 0.55, 0.5, 0.45, 0.4], 2, 8),
+        ([0.3, 0.6, 0.6, 0.5, 0.5, 0.5], 2, 6),
+        ([0.3, 0.6, 0.5], 5, 3),
+        ([0.3, 0.6, (0.55, 1.0), 0.5, 0.5], 2, 5),
+    ):
+        _check_scripted_early_stopping(run, script, patience, budget)
+
     # a final model: no validation set
     model, _, _, final = run(epochs=2, val=(None, None), label="training loop: x_val=None runs")
     checks.check_true(
@@ -793,6 +830,38 @@ def check_training_loop(train: Callable, data: dict[str, torch.Tensor]) -> dict:
         "validation figures",
     )
     return history
+
+
+def _early_stopping_reference(script: list, patience: int, budget: int) -> tuple[int, int]:
+    """(best_epoch, epochs run) of early stopping on validation accuracies ``script``."""
+    accs = [a[0] if isinstance(a, tuple) else a for a in script]
+    best, run = 0, 0
+    for epoch in range(budget):
+        run = epoch + 1
+        if accs[epoch] > accs[best]:
+            best = epoch
+        elif epoch - best >= patience:
+            break
+    return best, run
+
+
+def _check_scripted_early_stopping(run: Callable, script: list, patience: int, budget: int) -> None:
+    """Early stopping on scripted validation accuracies: best_epoch, epochs run, weights."""
+    shown = ", ".join(f"{a[0]:g} (less sure)" if isinstance(a, tuple) else f"{a:g}" for a in script)
+    name = f"early stopping, val_accuracy {shown} (patience {patience})"
+    model, _, _, history = run(epochs=budget, patience=patience, script=script,
+                               label=f"{name}: runs")
+    model.recording = False
+    best, epochs_run = _early_stopping_reference(script, patience, budget)
+    got = (history.get("best_epoch"), len(history.get("val_accuracy", [])))
+    checks.check_equal(f"{name}: (best_epoch, epochs run)", got, (best, epochs_run))
+    snapshots = [e["val"][0]["state"] for e in _epochs(model.calls) if e["val"]]
+    if best < len(snapshots):
+        now = model.state_dict()
+        same = all(torch.equal(now[k], v) for k, v in snapshots[best].items())
+        checks.check_true(f"{name}: returns the best epoch's weights", same,
+                          f"weights {'equal' if same else 'differ from'} those after epoch "
+                          f"{best + 1} (best_epoch {best})")
 
 
 # --- checks of what the text claims about the experiments (full mode) -------------------------

@@ -35,6 +35,8 @@ EPOCH_START = "    for epoch in range(epochs):\n        model.train()\n"
 RESTORE = "    if best_state is not None:\n        model.load_state_dict(best_state)\n"
 SCHEDULER = "            if scheduler is not None:\n                scheduler.step()\n"
 CONV1 = "nn.Conv1d(1, channels, 5, stride=2, padding=1)"
+BEST_IF = "        if val_accuracy > best_accuracy:\n            best_accuracy, best_epoch = val_accuracy, epoch\n"
+STOP = "        elif patience is not None and epoch - best_epoch >= patience:\n            break\n"
 LAYER = "h = F.relu(norm(conv(h)))"
 
 MISTAKES = {  # exercise -> mistake -> [(snippet of the solution, what a student writes), ...]
@@ -171,6 +173,46 @@ MISTAKES = {  # exercise -> mistake -> [(snippet of the solution, what a student
             (
                 RESTORE,
                 "",
+            ),
+        ],
+        "early stopping on val_loss instead of val_accuracy": [
+            (
+                "best_accuracy, best_epoch, best_state = -1.0, 0, None",
+                "best_accuracy, best_epoch, best_state = float('inf'), 0, None",
+            ),
+            (
+                BEST_IF,
+                "        if val_loss < best_accuracy:\n"
+                "            best_accuracy, best_epoch = val_loss, epoch\n",
+            ),
+        ],
+        "patience counted over all worse epochs, not reset by an improvement": [
+            (
+                "best_accuracy, best_epoch, best_state = -1.0, 0, None",
+                "best_accuracy, best_epoch, best_state = -1.0, 0, None\n    bad_epochs = 0",
+            ),
+            (
+                STOP,
+                "        else:\n            bad_epochs += 1\n"
+                "            if patience is not None and bad_epochs >= patience:\n"
+                "                break\n",
+            ),
+        ],
+        "best weights restored only when the loop breaks": [
+            (
+                RESTORE,
+                "",
+            ),
+            (
+                STOP,
+                "        elif patience is not None and epoch - best_epoch >= patience:\n"
+                "            model.load_state_dict(best_state)\n            break\n",
+            ),
+        ],
+        "the last of equal accuracies as the best (>=)": [
+            (
+                "if val_accuracy > best_accuracy:",
+                "if val_accuracy >= best_accuracy:",
             ),
         ],
         "early stopping keeps a live reference, not a copy": [
