@@ -762,14 +762,31 @@ def check_training_loop(train: Callable, data: dict[str, torch.Tensor]) -> dict:
         + " seed 0",
     )
 
-    # augmentation: training batches only
-    calls = []
+    # augmentation: training batches only, its random numbers from the loop's seeded generator
+    calls, draws = [], []
 
     def mark(xb: torch.Tensor, generator: Any) -> torch.Tensor:
         calls.append(isinstance(generator, torch.Generator))
+        if calls[-1]:  # what a random augmentation would draw from it
+            draws.append(int(torch.randint(0, 2**31 - 1, (1,), generator=generator)))
         return xb + 100.0
 
-    model, _, _, _ = run(epochs=1, augment=mark, marker=100.0)
+    runs_draws = []
+    for seed in (1, 1, 0):  # the last run's calls are the ones checked just below
+        calls.clear()
+        draws.clear()
+        model, _, _, _ = run(seed=seed, epochs=1, augment=mark, marker=100.0)
+        runs_draws.append(list(draws))
+    first, again, other = runs_draws
+    ok = len(set(first)) == len(first) == batches and first == again and first != other
+    checks.check_true(
+        "training loop: augment draws from the loop's generator (new numbers every batch, "
+        "the same for the same seed, others for another seed)",
+        ok,
+        f"{len(set(first))} different draws in {len(first)} batches; "
+        f"same seed: {'same' if first == again else 'other'} draws; "
+        f"another seed: {'other' if first != other else 'the same'} draws",
+    )
     train_calls = [c for c in model.calls if c["training"]]
     checks.check_true(
         "training loop: augment(batch, generator) on training batches only",

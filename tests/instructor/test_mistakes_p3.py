@@ -169,6 +169,18 @@ MISTAKES = {  # exercise -> mistake -> [(snippet of the solution, what a student
                 "                pass\n",
             ),
         ],
+        "augment given a new generator per batch (the same shifts every batch)": [
+            (
+                "xb = augment(xb, generator)",
+                "xb = augment(xb, torch.Generator().manual_seed(seed))",
+            ),
+        ],
+        "augment given the global generator (its shifts ignore the seed)": [
+            (
+                "xb = augment(xb, generator)",
+                "xb = augment(xb, torch.default_generator)",
+            ),
+        ],
         "early stopping without restoring the best weights": [
             (
                 RESTORE,
