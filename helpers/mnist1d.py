@@ -557,13 +557,16 @@ class _RecordingSGD(_SGD):
 
 
 class _StepCounter:
-    """A learning-rate scheduler that changes nothing and counts its steps."""
+    """A learning-rate scheduler that changes nothing and counts its steps; with ``optimizer``,
+    it also records how many optimiser steps came before each of its own."""
 
-    def __init__(self) -> None:
-        self.steps = 0
+    def __init__(self, optimizer: Any = None) -> None:
+        self.steps, self.optimizer, self.after = 0, optimizer, []
 
     def step(self) -> None:
         self.steps += 1
+        if self.optimizer is not None:
+            self.after.append(len(self.optimizer.errors))
 
 
 def _loop_data(data: dict[str, torch.Tensor], n: int, n_val: int) -> dict[str, torch.Tensor]:
@@ -635,7 +638,7 @@ def check_training_loop(train: Callable, data: dict[str, torch.Tensor]) -> dict:
         optimizer = _RecordingSGD(
             model, d["y"], lr=0.05, label_smoothing=kwargs.get("label_smoothing", 0.0)
         )
-        scheduler = _StepCounter()
+        scheduler = _StepCounter(optimizer)
         x_val, y_val = kwargs.pop("val", (d["x_val"], d["y_val"]))
         label = kwargs.pop("label", "training loop: runs")
 
@@ -705,6 +708,14 @@ def check_training_loop(train: Callable, data: dict[str, torch.Tensor]) -> dict:
     )
     checks.check_equal(
         "training loop: scheduler steps (one per batch)", scheduler.steps, epochs * batches
+    )
+    in_order = scheduler.after == list(range(1, len(scheduler.after) + 1))
+    checks.check_true(
+        "training loop: the scheduler steps after the optimiser step of its batch",
+        in_order and bool(scheduler.after),
+        "optimiser steps before each scheduler step: "
+        + ", ".join(map(str, scheduler.after[:4])) + (", ..." if len(scheduler.after) > 4 else "")
+        + ("" if in_order else " (expected 1, 2, 3, ...)"),
     )
 
     labels = d["y"]

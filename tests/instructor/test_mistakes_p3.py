@@ -169,6 +169,12 @@ MISTAKES = {  # exercise -> mistake -> [(snippet of the solution, what a student
                 "                pass\n",
             ),
         ],
+        "scheduler stepped before the optimiser (the schedule's first rate skipped)": [
+            (
+                "            optimizer.step()\n" + SCHEDULER,
+                SCHEDULER + "            optimizer.step()\n",
+            ),
+        ],
         "augment given a new generator per batch (the same shifts every batch)": [
             (
                 "xb = augment(xb, generator)",
