@@ -536,8 +536,13 @@ class _RecordingSGD(_SGD):
         super().__init__(model.parameters(), lr=lr)
         self.model, self.labels, self.label_smoothing = model, labels, label_smoothing
         self.errors: list[float] = []
+        # the global random state as this check last left it, and whether anything else drew from it
+        self.global_state: torch.Tensor | None = None
+        self.global_drawn = False
 
     def step(self, closure: Any = None) -> None:
+        if self.global_state is not None and not torch.equal(self.global_state, torch.get_rng_state()):
+            self.global_drawn = True
         last = next((c for c in reversed(self.model.calls) if c["training"] and c["grad"]), None)
         if last is None or any(p.grad is None for p in self.params):
             self.errors.append(float("inf"))
@@ -553,6 +558,8 @@ class _RecordingSGD(_SGD):
             self.errors.append(
                 max(checks.max_rel_error(p.grad, e) for p, e in zip(self.params, expected))
             )
+        if self.global_state is not None:  # the twin above drew its initial weights from it
+            self.global_state = torch.get_rng_state()
         super().step(closure)
 
 
@@ -617,8 +624,11 @@ def check_training_loop(train: Callable, data: dict[str, torch.Tensor]) -> dict:
     - each optimiser step uses the gradient of the batch's mean (label-smoothed)
       cross-entropy: a missing ``zero_grad``, ``reduction="sum"`` or an ignored
       ``label_smoothing`` gives another gradient;
-    - the scheduler steps once per batch; ``augment`` changes the training
-      batches and never the validation set;
+    - the scheduler steps once per batch, after that batch's optimiser step;
+      ``augment`` changes the training batches and never the validation set, and
+      draws its random numbers from the loop's seeded generator;
+    - the loop leaves torch's global random state alone (runs side by side in
+      threads depend on it);
     - the history holds, per epoch, the mean training loss and accuracy over the
       epoch's signals and the validation loss and accuracy (plain cross-entropy);
     - early stopping stops ``patience`` epochs after the best validation
@@ -630,6 +640,8 @@ def check_training_loop(train: Callable, data: dict[str, torch.Tensor]) -> dict:
     d = _loop_data(data, 1000, 300)
     n, batch, epochs, smoothing = len(d["x"]), 96, 3, 0.1  # batches of 96, 96, ..., 40
     batches = -(-n // batch)
+
+    global_untouched: list[bool] = []  # per run: the global random state as before (no dropout here)
 
     def run(seed: int = 0, **kwargs: Any) -> tuple[_Recorder, _RecordingSGD, Any, dict]:
         torch.manual_seed(0)
@@ -646,7 +658,10 @@ def check_training_loop(train: Callable, data: dict[str, torch.Tensor]) -> dict:
             return train(model, optimizer, d["x"], d["y"], x_val, y_val, batch_size=batch,
                          scheduler=scheduler, seed=seed, **kwargs)
 
+        optimizer.global_state = torch.get_rng_state()
         history = _attempt(label, call)
+        global_untouched.append(not optimizer.global_drawn
+                                and torch.equal(optimizer.global_state, torch.get_rng_state()))
         if not isinstance(history, dict):
             checks.report(label, False, f"train returned {type(history).__name__}, not a dict")
         return model, optimizer, scheduler, history
@@ -846,6 +861,13 @@ def check_training_loop(train: Callable, data: dict[str, torch.Tensor]) -> dict:
         ([0.3, 0.6, (0.55, 1.0), 0.5, 0.5], 2, 5),
     ):
         _check_scripted_early_stopping(run, script, patience, budget)
+
+    checks.check_true(
+        "training loop: leaves the global random state alone (all its randomness from `generator`)",
+        all(global_untouched),
+        f"{global_untouched.count(False)} of {len(global_untouched)} runs changed torch's global "
+        "random state" + ("" if all(global_untouched) else ": draw from the generator made from `seed`"),
+    )
 
     # a final model: no validation set
     model, _, _, final = run(epochs=2, val=(None, None), label="training loop: x_val=None runs")

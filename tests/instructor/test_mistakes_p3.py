@@ -175,6 +175,16 @@ MISTAKES = {  # exercise -> mistake -> [(snippet of the solution, what a student
                 SCHEDULER + "            optimizer.step()\n",
             ),
         ],
+        "the order drawn from torch's global generator, seeded in train": [
+            (
+                "    history = {",
+                "    torch.manual_seed(seed)\n    history = {",
+            ),
+            (
+                "order = torch.randperm(n, generator=generator).to(x.device)",
+                "order = torch.randperm(n).to(x.device)",
+            ),
+        ],
         "augment given a new generator per batch (the same shifts every batch)": [
             (
                 "xb = augment(xb, generator)",
