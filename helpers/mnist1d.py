@@ -274,6 +274,7 @@ def check_mlp(mlp_class: Callable[..., nn.Module]) -> None:
         1e-3,
         what="output spread with linear2 switched off",
     )
+    _check_mlp_formula(model, x1)
 
     torch.manual_seed(0)
     dropped = _attempt("MLP: MLP(dropout=0.5) builds", lambda: mlp_class(dropout=0.5))
@@ -293,6 +294,24 @@ def check_mlp(mlp_class: Callable[..., nn.Module]) -> None:
     with torch.no_grad():
         a, b = dropped(x1), dropped(x1)
     checks.check_close("MLP with dropout: eval mode is deterministic", a, b, atol=0.0)
+
+
+def _check_mlp_formula(model: nn.Module, x: torch.Tensor) -> None:
+    """In eval mode the MLP computes linear3(h + relu(linear2(h))) with h = relu(linear1(x)); its
+    three nn.Linear layers are found by their shapes (40 -> hidden, hidden -> hidden, hidden -> 10)."""
+    name = "MLP: eval mode computes linear3(h + relu(linear2(h))), h = relu(linear1(x))"
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    first = [m for m in linears if m.in_features == SIGNAL_LENGTH]
+    square = [m for m in linears if m.in_features == m.out_features]
+    last = [m for m in linears if m.out_features == NUM_CLASSES]
+    if not (len(first) == len(square) == len(last) == 1):
+        checks.report(name, False, f"{len(linears)} nn.Linear layers, not one of each shape")
+        return
+    model.eval()
+    with torch.no_grad():
+        h = F.relu(first[0](x))
+        expected = last[0](h + F.relu(square[0](h)))
+        checks.check_close(name, model(x), expected, atol=1e-5)
 
 
 def _record_stages(model: nn.Module, x: torch.Tensor) -> tuple[list, list]:

@@ -308,6 +308,20 @@ MISTAKES = {  # exercise -> mistake -> [(snippet of the solution, what a student
                 "return F.softmax(self.linear3(h), dim=1)",
             ),
         ],
+        "no ReLU after the first layer": [
+            (
+                "h = self.dropout(F.relu(self.linear1(x)))",
+                "h = self.dropout(self.linear1(x))",
+            ),
+        ],
+        "the skip connection from the first layer's pre-activation": [
+            (
+                "        h = self.dropout(F.relu(self.linear1(x)))\n"
+                "        h = h + self.dropout(F.relu(self.linear2(h)))\n",
+                "        z = self.linear1(x)\n        h = self.dropout(F.relu(z))\n"
+                "        h = z + self.dropout(F.relu(self.linear2(h)))\n",
+            ),
+        ],
         "no skip connection": [
             (
                 "h = h + self.dropout(F.relu(self.linear2(h)))",
