@@ -372,6 +372,12 @@ def check_dataset(dataset_class: type, *, batch_size: int = 8) -> dict[str, floa
                       f"{_dtype_name(yi)} (want torch.float32, torch.int64 tensors)")
     checks.check_close("1.5 item 7 standardised vs recorded", xi, torch.tensor(RECORDED_ITEM7), atol=1e-5)
     checks.check_equal("1.5 item 7 label", int(yi), int(y[7]))
+    # the statistics passed in, not the data's own: those of the first 10 rows
+    mean10, std10 = x[:10].mean(axis=0), x[:10].std(axis=0)
+    other = _call(name, dataset_class, x, y, mean10, std10)
+    xo = _call("1.5 __getitem__", other.__getitem__, 7)[0]
+    checks.check_close("1.5 standardises with the mean and std it is given (of 10 rows)", xo,
+                       torch.tensor((x[7] - mean10) / std10, dtype=torch.float32), atol=1e-5)
     loader = DataLoader(ds, batch_size=batch_size, shuffle=True, generator=_generator(15))
     xb, yb = next(iter(loader))
     checks.check_equal("1.5 batch shapes", (tuple(xb.shape), tuple(yb.shape)),
@@ -544,6 +550,13 @@ def check_predict(fn: Callable[[nn.Module, Any], torch.Tensor],
     checks.check_close("1.7 outputs (eval mode) vs recorded", out,
                        torch.tensor(RECORDED_PREDICT, dtype=torch.float32), atol=1e-5)
 
+    # the model's dtype, not float32 always: the same network in float64 (on the CPU, which has it)
+    model64 = predict_check_setup()[0].double()
+    out64 = _call(name, fn, model64, X)
+    same = isinstance(out64, torch.Tensor) and out64.dtype == torch.float64
+    checks.check_true("1.7 a float64 model gets float64 inputs (and gives float64 outputs)", same,
+                      f"outputs {_dtype_name(out64)}")
+
     probe = DeviceProbe("meta")
     probe.train()
     _call("1.7 model on the meta device", fn, probe, X)
@@ -597,9 +610,11 @@ def check_save_and_load(fn: Callable[[nn.Module, Callable[[], nn.Module], Path],
     torch.manual_seed(18)
     model = make_model()
     x = torch.randn(5, 4, generator=_generator(18))
+    with torch.no_grad():
+        saved_outputs = model(x)  # what the weights as saved compute
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "weights.pt"
-        with _recording_torch_load() as loads:
+        with _recording_torch_load() as loads, _changing_model_after_save(model):
             loaded = _call(name, fn, model, make_model, path)
         new = loaded is not model and isinstance(loaded, nn.Module)
         checks.check_true("1.8 a new model object", new,
@@ -622,8 +637,32 @@ def check_save_and_load(fn: Callable[[nn.Module, Callable[[], nn.Module], Path],
             str(c["weights_only"]) for c in from_file)
     checks.check_true("1.8 weights loaded from the file, weights_only=True", safe, detail)
     with torch.no_grad():
-        checks.check_close("1.8 reloaded outputs", loaded(x), model(x), atol=0.0)
+        checks.check_close("1.8 reloaded outputs are the saved weights' (the model itself was "
+                           "changed after saving)", loaded(x), saved_outputs, atol=0.0)
     return {}
+
+
+@contextlib.contextmanager
+def _changing_model_after_save(model: nn.Module) -> Iterator[None]:
+    """Add 1 to every parameter of ``model`` right after the first ``torch.save``: a copy made from
+    the model afterwards no longer has the saved weights, a model loaded from the file does."""
+    original = torch.save
+    saves: list[int] = []
+
+    def save(obj: Any, f: Any, *args: Any, **kwargs: Any) -> Any:
+        result = original(obj, f, *args, **kwargs)
+        if not saves:
+            with torch.no_grad():
+                for param in model.parameters():
+                    param.add_(1.0)
+        saves.append(1)
+        return result
+
+    torch.save = save
+    try:
+        yield
+    finally:
+        torch.save = original
 
 
 # --- 1.9 reproducibility ------------------------------------------------------------------------

@@ -114,6 +114,9 @@ MISTAKES = {
             "return (self.x[i] - self.mean) / self.std, self.y[i]":
                 "return (self.x[i] - torch.as_tensor(x_mean, dtype=torch.float32))"
                 " / torch.as_tensor(x_std, dtype=torch.float32), self.y[i]"},
+        "the data's own statistics instead of the ones given": {
+            "return (self.x[i] - self.mean) / self.std, self.y[i]":
+                "return (self.x[i] - self.x.mean(0)) / self.x.std(0, unbiased=False), self.y[i]"},
         "multiplied by the std": {"return (self.x[i] - self.mean) / self.std, self.y[i]":
                                   "return (self.x[i] - self.mean) * self.std, self.y[i]"},
         "label as a float": {"return (self.x[i] - self.mean) / self.std, self.y[i]":
@@ -152,6 +155,9 @@ MISTAKES = {
         "input not moved to the model's device": {
             "X = torch.as_tensor(X, dtype=param.dtype).to(param.device)":
                 "X = torch.as_tensor(X, dtype=param.dtype)"},
+        "dtype hard-coded to float32": {
+            "X = torch.as_tensor(X, dtype=param.dtype).to(param.device)":
+                "X = torch.as_tensor(X, dtype=torch.float32).to(param.device)"},
         "dtype not converted": {"X = torch.as_tensor(X, dtype=param.dtype).to(param.device)":
                                 "X = torch.as_tensor(X).to(param.device)"},
         "model left in training mode": {"    model.eval()\n": ""},
@@ -170,6 +176,10 @@ MISTAKES = {
         "weights copied from the model, not from the file": {
             "restored.load_state_dict(torch.load(path, weights_only=True))":
                 "restored.load_state_dict(model.state_dict())"},
+        "the file read, but the weights copied from the model": {
+            "restored.load_state_dict(torch.load(path, weights_only=True))":
+                "state = torch.load(path, weights_only=True)\n"
+                "    restored.load_state_dict(model.state_dict())"},
         "loaded with weights_only=False": {"torch.load(path, weights_only=True)":
                                            "torch.load(path, weights_only=False)"},
         "the same object returned": {"    return restored\n": "    return model\n"},
