@@ -242,7 +242,9 @@ def check_logistic(model: nn.Module) -> None:
 
 def check_mlp(mlp_class: Callable[..., nn.Module]) -> None:
     """The published MLP (``MLP()``, ``MLP(dropout=0.5)``): shapes, 15,210 parameters, logits,
-    ReLUs, the residual hidden layer, and dropout in training mode only, not on the logits.
+    ReLUs, the residual hidden layer, and dropout in training mode only, not on the logits;
+    in eval mode the formula of the layers, and in training mode (with fixed masks) dropout
+    of the probability asked for after each hidden ReLU and nowhere else.
 
     The residual layer is probed without knowing its name: the one ``nn.Linear``
     from ``hidden`` to ``hidden`` units gets the weights ``-2 I`` and bias 0, so
@@ -294,6 +296,58 @@ def check_mlp(mlp_class: Callable[..., nn.Module]) -> None:
     with torch.no_grad():
         a, b = dropped(x1), dropped(x1)
     checks.check_close("MLP with dropout: eval mode is deterministic", a, b, atol=0.0)
+    # where dropout sits, with fixed masks in place of random ones (nothing drawn from the global
+    # generator); MLP(dropout=0.2) from a side stream, so that the notebook's own draws stay the same
+    with torch.random.fork_rng(devices=[]):
+        fifth = _attempt("MLP: MLP(dropout=0.2) builds", lambda: mlp_class(dropout=0.2))
+    _check_mlp_dropout_places(fifth, 0.2, x1)
+
+
+def _fixed_mask(shape: tuple[int, ...], call: int) -> torch.Tensor:
+    """A fixed 0/1 pattern, different for each call: what a dropout layer would draw, without drawing."""
+    rows = torch.arange(shape[0]).unsqueeze(1)
+    cols = torch.arange(shape[-1]).unsqueeze(0)
+    return ((3 * rows + 7 * cols + call) % 3 != 0).to(torch.float32).expand(shape)
+
+
+def _check_mlp_dropout_places(model: nn.Module, p: float, x: torch.Tensor) -> None:
+    """In training mode the MLP computes linear3(h + drop(relu(linear2(h)))), h = drop(relu(linear1(x))),
+    with dropout of probability p: F.dropout (which nn.Dropout calls) is replaced by fixed masks."""
+    name = (f"MLP with dropout: MLP(dropout={p:g}) drops with p={p:g} after each hidden ReLU "
+            "(not on the input, the sum or the logits)")
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    first = [m for m in linears if m.in_features == SIGNAL_LENGTH]
+    square = [m for m in linears if m.in_features == m.out_features]
+    last = [m for m in linears if m.out_features == NUM_CLASSES]
+    if not (len(first) == len(square) == len(last) == 1):
+        checks.report(name, False, f"{len(linears)} nn.Linear layers, not one of each shape")
+        return
+    calls: list[float] = []
+    original = F.dropout
+
+    def fixed(input: torch.Tensor, p: float = 0.5, training: bool = True, inplace: bool = False
+              ) -> torch.Tensor:
+        if not training:
+            return input
+        calls.append(p)
+        return input * _fixed_mask(tuple(input.shape), len(calls) - 1) / (1 - p)
+
+    model.train()
+    F.dropout = fixed
+    try:
+        with torch.no_grad():
+            out = model(x)
+    finally:
+        F.dropout = original
+    calls_seen = list(calls)
+    with torch.no_grad():
+        h = F.relu(first[0](x)) * _fixed_mask((len(x), first[0].out_features), 0) / (1 - p)
+        r = F.relu(square[0](h)) * _fixed_mask((len(x), square[0].out_features), 1) / (1 - p)
+        expected = last[0](h + r)
+    error = float((out - expected).abs().max()) if out.shape == expected.shape else float("inf")
+    ok = calls_seen == [p, p] and error <= 1e-5
+    checks.check_true(name, ok, f"{len(calls_seen)} dropout calls with p={calls_seen} (want [{p:g}, "
+                      f"{p:g}]), max abs error {error:.2g} against those masks")
 
 
 def _check_mlp_formula(model: nn.Module, x: torch.Tensor) -> None:

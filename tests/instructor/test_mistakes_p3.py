@@ -322,6 +322,30 @@ MISTAKES = {  # exercise -> mistake -> [(snippet of the solution, what a student
                 "        h = z + self.dropout(F.relu(self.linear2(h)))\n",
             ),
         ],
+        "dropout after the sum of the residual layer": [
+            (
+                "        h = h + self.dropout(F.relu(self.linear2(h)))\n",
+                "        h = self.dropout(h + F.relu(self.linear2(h)))\n",
+            ),
+        ],
+        "dropout also on the input signal": [
+            (
+                "h = self.dropout(F.relu(self.linear1(x)))",
+                "h = self.dropout(F.relu(self.linear1(self.dropout(x))))",
+            ),
+        ],
+        "dropout only in the residual branch": [
+            (
+                "h = self.dropout(F.relu(self.linear1(x)))",
+                "h = F.relu(self.linear1(x))",
+            ),
+        ],
+        "the dropout probability hard-coded to 0.5": [
+            (
+                "self.dropout = nn.Dropout(dropout)",
+                "self.dropout = nn.Dropout(0.5)",
+            ),
+        ],
         "no skip connection": [
             (
                 "h = h + self.dropout(F.relu(self.linear2(h)))",
@@ -481,6 +505,25 @@ def test_the_check_catches_the_mistake(exercise, mistake):
         replace=dict(MISTAKES[exercise][mistake]),
     )
     assert fail_lines(output), output
+
+
+#: Answers that differ from the solution but are right: the checks must pass them.
+ALTERNATIVES = {
+    "3.3: dropout before the ReLU (the same: a mask is never negative)": (
+        "3.3", {"h = self.dropout(F.relu(self.linear1(x)))": "h = F.relu(self.dropout(self.linear1(x)))"}),
+    "3.3: F.dropout instead of the nn.Dropout module": (
+        "3.3", {"        h = self.dropout(F.relu(self.linear1(x)))\n":
+                "        h = F.dropout(F.relu(self.linear1(x)), self.dropout.p, self.training)\n"}),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("alternative", list(ALTERNATIVES))
+def test_the_check_passes_a_right_alternative(alternative):
+    exercise, replace = ALTERNATIVES[alternative]
+    _, output = run_cells(NOTEBOOK, until=CHECK_CELL[exercise], skip=skipped(exercise),
+                          replace=replace)
+    assert "[PASS]" in output and "[FAIL]" not in output, output[-2000:]
 
 
 def test_every_exercise_has_mistakes():
