@@ -209,7 +209,6 @@ def check_linear_gd(fn: Callable[..., Any], *, atol: float = 1e-3) -> dict[str, 
     return {"linear_gd_max_abs_error": float((theta - theta_ls).abs().max())}
 
 
-
 # --- 1.4 nn.Module ------------------------------------------------------------------------------
 
 #: Sizes of the small MLP of check 1.4 (all different, so each layer's place shows).
@@ -647,15 +646,16 @@ def _changing_model_after_save(model: nn.Module) -> Iterator[None]:
     """Add 1 to every parameter of ``model`` right after the first ``torch.save``: a copy made from
     the model afterwards no longer has the saved weights, a model loaded from the file does."""
     original = torch.save
-    saves: list[int] = []
+    saved = False
 
     def save(obj: Any, f: Any, *args: Any, **kwargs: Any) -> Any:
+        nonlocal saved
         result = original(obj, f, *args, **kwargs)
-        if not saves:
+        if not saved:
+            saved = True
             with torch.no_grad():
                 for param in model.parameters():
                     param.add_(1.0)
-        saves.append(1)
         return result
 
     torch.save = save

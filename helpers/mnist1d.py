@@ -315,12 +315,8 @@ def _check_mlp_dropout_places(model: nn.Module, p: float, x: torch.Tensor) -> No
     with dropout of probability p: F.dropout (which nn.Dropout calls) is replaced by fixed masks."""
     name = (f"MLP with dropout: MLP(dropout={p:g}) drops with p={p:g} after each hidden ReLU "
             "(not on the input, the sum or the logits)")
-    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
-    first = [m for m in linears if m.in_features == SIGNAL_LENGTH]
-    square = [m for m in linears if m.in_features == m.out_features]
-    last = [m for m in linears if m.out_features == NUM_CLASSES]
-    if not (len(first) == len(square) == len(last) == 1):
-        checks.report(name, False, f"{len(linears)} nn.Linear layers, not one of each shape")
+    layers = _mlp_layers(name, model)
+    if layers is None:
         return
     calls: list[float] = []
     original = F.dropout
@@ -339,14 +335,10 @@ def _check_mlp_dropout_places(model: nn.Module, p: float, x: torch.Tensor) -> No
             out = model(x)
     finally:
         F.dropout = original
-    calls_seen = list(calls)
-    with torch.no_grad():
-        h = F.relu(first[0](x)) * _fixed_mask((len(x), first[0].out_features), 0) / (1 - p)
-        r = F.relu(square[0](h)) * _fixed_mask((len(x), square[0].out_features), 1) / (1 - p)
-        expected = last[0](h + r)
+    expected = _mlp_by_formula(layers, x, lambda h, k: h * _fixed_mask(tuple(h.shape), k) / (1 - p))
     error = float((out - expected).abs().max()) if out.shape == expected.shape else float("inf")
-    ok = calls_seen == [p, p] and error <= 1e-5
-    checks.check_true(name, ok, f"{len(calls_seen)} dropout calls with p={calls_seen} (want [{p:g}, "
+    ok = calls == [p, p] and error <= 1e-5
+    checks.check_true(name, ok, f"{len(calls)} dropout calls with p={calls} (want [{p:g}, "
                       f"{p:g}]), max abs error {error:.2g} against those masks")
 
 
@@ -354,18 +346,34 @@ def _check_mlp_formula(model: nn.Module, x: torch.Tensor) -> None:
     """In eval mode the MLP computes linear3(h + relu(linear2(h))) with h = relu(linear1(x)); its
     three nn.Linear layers are found by their shapes (40 -> hidden, hidden -> hidden, hidden -> 10)."""
     name = "MLP: eval mode computes linear3(h + relu(linear2(h))), h = relu(linear1(x))"
+    layers = _mlp_layers(name, model)
+    if layers is None:
+        return
+    model.eval()
+    with torch.no_grad():
+        checks.check_close(name, model(x), _mlp_by_formula(layers, x, lambda h, k: h), atol=1e-5)
+
+
+def _mlp_layers(name: str, model: nn.Module) -> tuple[nn.Linear, nn.Linear, nn.Linear] | None:
+    """The MLP's linear layers 40 -> hidden, hidden -> hidden, hidden -> 10, found by their shapes;
+    None (and the check ``name`` failed) unless there is exactly one of each."""
     linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
     first = [m for m in linears if m.in_features == SIGNAL_LENGTH]
     square = [m for m in linears if m.in_features == m.out_features]
     last = [m for m in linears if m.out_features == NUM_CLASSES]
     if not (len(first) == len(square) == len(last) == 1):
         checks.report(name, False, f"{len(linears)} nn.Linear layers, not one of each shape")
-        return
-    model.eval()
+        return None
+    return first[0], square[0], last[0]
+
+
+def _mlp_by_formula(layers: tuple[nn.Linear, nn.Linear, nn.Linear], x: torch.Tensor,
+                    drop: Callable[[torch.Tensor, int], torch.Tensor]) -> torch.Tensor:
+    """linear3(h + drop(relu(linear2(h)), 1)) with h = drop(relu(linear1(x)), 0), without a graph."""
+    first, square, last = layers
     with torch.no_grad():
-        h = F.relu(first[0](x))
-        expected = last[0](h + F.relu(square[0](h)))
-        checks.check_close(name, model(x), expected, atol=1e-5)
+        h = drop(F.relu(first(x)), 0)
+        return last(h + drop(F.relu(square(h)), 1))
 
 
 def _record_stages(model: nn.Module, x: torch.Tensor) -> tuple[list, list]:
@@ -610,11 +618,10 @@ class _RecordingSGD(_SGD):
         self.model, self.labels, self.label_smoothing = model, labels, label_smoothing
         self.errors: list[float] = []
         # the global random state as this check last left it, and whether anything else drew from it
-        self.global_state: torch.Tensor | None = None
-        self.global_drawn = False
+        self.global_state, self.global_drawn = torch.get_rng_state(), False
 
     def step(self, closure: Any = None) -> None:
-        if self.global_state is not None and not torch.equal(self.global_state, torch.get_rng_state()):
+        if not torch.equal(self.global_state, torch.get_rng_state()):
             self.global_drawn = True
         last = next((c for c in reversed(self.model.calls) if c["training"] and c["grad"]), None)
         if last is None or any(p.grad is None for p in self.params):
@@ -631,22 +638,20 @@ class _RecordingSGD(_SGD):
             self.errors.append(
                 max(checks.max_rel_error(p.grad, e) for p, e in zip(self.params, expected))
             )
-        if self.global_state is not None:  # the twin above drew its initial weights from it
-            self.global_state = torch.get_rng_state()
+        self.global_state = torch.get_rng_state()  # the twin above drew its initial weights from it
         super().step(closure)
 
 
 class _StepCounter:
-    """A learning-rate scheduler that changes nothing and counts its steps; with ``optimizer``,
-    it also records how many optimiser steps came before each of its own."""
+    """A learning-rate scheduler that changes nothing, counts its steps and records how many steps
+    of ``optimizer`` came before each of its own."""
 
-    def __init__(self, optimizer: Any = None) -> None:
+    def __init__(self, optimizer: _RecordingSGD) -> None:
         self.steps, self.optimizer, self.after = 0, optimizer, []
 
     def step(self) -> None:
         self.steps += 1
-        if self.optimizer is not None:
-            self.after.append(len(self.optimizer.errors))
+        self.after.append(len(self.optimizer.errors))
 
 
 def _loop_data(data: dict[str, torch.Tensor], n: int, n_val: int) -> dict[str, torch.Tensor]:
@@ -731,7 +736,6 @@ def check_training_loop(train: Callable, data: dict[str, torch.Tensor]) -> dict:
             return train(model, optimizer, d["x"], d["y"], x_val, y_val, batch_size=batch,
                          scheduler=scheduler, seed=seed, **kwargs)
 
-        optimizer.global_state = torch.get_rng_state()
         history = _attempt(label, call)
         global_untouched.append(not optimizer.global_drawn
                                 and torch.equal(optimizer.global_state, torch.get_rng_state()))
@@ -912,16 +916,7 @@ def check_training_loop(train: Callable, data: dict[str, torch.Tensor]) -> dict:
     checks.check_equal(
         "early stopping: epochs run (patience 2 after the best)", len(accs), min(best + 2 + 1, 20)
     )
-    snapshots = [e["val"][0]["state"] for e in _epochs(model.calls) if e["val"]]
-    if 0 <= best < len(snapshots):
-        now = model.state_dict()
-        same = all(torch.equal(now[k], v) for k, v in snapshots[best].items())
-        checks.check_true(
-            "early stopping: returns the best epoch's weights",
-            same,
-            f"weights {'equal' if same else 'differ from'} those after epoch {best + 1} "
-            f"(best_epoch {best})",
-        )
+    _check_best_weights("early stopping: returns the best epoch's weights", model, best)
 
     # scripted validation accuracies: an improvement after a worse epoch (the patience count starts
     # again), a tie with the best (the first one counts), a run that ends before its patience runs
@@ -978,13 +973,17 @@ def _check_scripted_early_stopping(run: Callable, script: list, patience: int, b
     best, epochs_run = _early_stopping_reference(script, patience, budget)
     got = (history.get("best_epoch"), len(history.get("val_accuracy", [])))
     checks.check_equal(f"{name}: (best_epoch, epochs run)", got, (best, epochs_run))
+    _check_best_weights(f"{name}: returns the best epoch's weights", model, best)
+
+
+def _check_best_weights(name: str, model: _Recorder, best: int) -> None:
+    """The model holds the weights it had when epoch ``best`` was validated (recorded then)."""
     snapshots = [e["val"][0]["state"] for e in _epochs(model.calls) if e["val"]]
-    if best < len(snapshots):
+    if 0 <= best < len(snapshots):
         now = model.state_dict()
         same = all(torch.equal(now[k], v) for k, v in snapshots[best].items())
-        checks.check_true(f"{name}: returns the best epoch's weights", same,
-                          f"weights {'equal' if same else 'differ from'} those after epoch "
-                          f"{best + 1} (best_epoch {best})")
+        checks.check_true(name, same, f"weights {'equal' if same else 'differ from'} those after "
+                          f"epoch {best + 1} (best_epoch {best})")
 
 
 # --- checks of what the text claims about the experiments (full mode) -------------------------

@@ -39,10 +39,6 @@ def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     return out.getvalue()
 
 
-def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    path.write_bytes(_npz_bytes(arrays))
-
-
 def make_mnist1d() -> dict[str, np.ndarray]:
     """Build MNIST-1D with the ``mnist1d`` package's default arguments (seed 42)."""
     from mnist1d.data import get_dataset_args, make_dataset  # builds locally, never downloads
@@ -94,7 +90,8 @@ def rebuild_mnist1d(data_dir: Path | None = None, *, write: bool = False) -> int
     shapes = ", ".join(f"{k} {arrays[k].shape}" for k in MNIST1D_ARRAYS)
     print(f"rebuilt MNIST-1D from the mnist1d package: {shapes}")
     if write:
-        atomic_write(target, lambda tmp: _write_npz(tmp, arrays))
+        blob = _npz_bytes(arrays)
+        atomic_write(target, lambda tmp: tmp.write_bytes(blob))
         sums_path = data_dir / CHECKSUM_FILE
         sums = expected_checksums(data_dir) if sums_path.is_file() else {}
         sums[MNIST1D_FILE] = sha256(target)
